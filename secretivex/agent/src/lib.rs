@@ -1,1 +1,47 @@
-//! placeholder
+//! The SecretiveX SSH agent: a drop-in replacement for OpenSSH's `ssh-agent`.
+//!
+//! The library holds everything but process management, so tests can run an agent
+//! in-process:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use secretivex_agent::{socket, Agent, Config};
+//! let path = std::path::Path::new("/run/user/1000/secretivex/agent.sock");
+//! let listener = socket::bind_listener(path, 4096)?;
+//! let listener = tokio::net::UnixListener::from_std(listener)?;
+//! let agent = Agent::try_new(Config::default())?;
+//! secretivex_agent::serve(listener, agent, std::future::pending::<()>()).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`server`] accepts and checks peers ([`peer`]), `connection` frames one client,
+//! `handler` turns a request into a reply using the shared [`Agent`] state
+//! ([`keystore`], [`lock`], [`destination`], [`confirm`], [`signer`]).
+
+pub mod askpass;
+mod config;
+pub mod confirm;
+mod connection;
+pub mod destination;
+mod handler;
+pub mod harden;
+pub mod keyops;
+pub mod keystore;
+pub mod lifetime;
+pub mod lock;
+pub mod peer;
+pub mod server;
+pub mod signer;
+pub mod socket;
+mod state;
+pub mod vault;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::Config;
+pub use server::serve;
+pub use state::Agent;
+
+/// Extensions answered by `query` (RFC 9987 §5.8.1), in the order they are listed.
+pub const SUPPORTED_EXTENSIONS: &[&str] = &["query", "session-bind@openssh.com"];

@@ -1,0 +1,154 @@
+//! Command line, modelled on `ssh-agent(1)`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// SecretiveX SSH agent: a drop-in replacement for ssh-agent.
+///
+/// Without -D or -d the agent forks into the background and prints shell commands that
+/// set SSH_AUTH_SOCK and SSH_AGENT_PID. With COMMAND, it runs COMMAND with those variables
+/// set and exits when COMMAND's process is gone.
+#[derive(Debug, Parser)]
+#[command(name = "secretivex-agent", version)]
+pub struct Args {
+    /// Bind the agent to this Unix socket path (default:
+    /// $XDG_RUNTIME_DIR/secretivex/agent.sock, or ${TMPDIR:-/tmp}/secretivex-UID/agent.sock).
+    #[arg(short = 'a', value_name = "SOCKET")]
+    pub socket: Option<PathBuf>,
+
+    /// Stay in the foreground.
+    #[arg(short = 'D', conflicts_with = "debug")]
+    pub foreground: bool,
+
+    /// Stay in the foreground and log debug messages to stderr.
+    #[arg(short = 'd')]
+    pub debug: bool,
+
+    /// Print Bourne shell commands (default unless $SHELL looks like csh).
+    #[arg(short = 's', conflicts_with = "csh")]
+    pub sh: bool,
+
+    /// Print C shell commands.
+    #[arg(short = 'c')]
+    pub csh: bool,
+
+    /// Kill the agent named by $SSH_AGENT_PID and print commands that unset the variables.
+    #[arg(short = 'k', conflicts_with_all = ["foreground", "debug", "command", "keys"])]
+    pub kill: bool,
+
+    /// Default lifetime of added keys: seconds, or a time like 1h30m.
+    #[arg(short = 't', value_name = "LIFE", value_parser = parse_life)]
+    pub lifetime: Option<Duration>,
+
+    /// Load this private key at start-up (repeatable). Encrypted keys are unlocked with
+    /// a passphrase read through $SSH_ASKPASS.
+    #[arg(long = "key", value_name = "FILE")]
+    pub keys: Vec<PathBuf>,
+
+    /// Listen backlog of the socket.
+    #[arg(long, value_name = "N", default_value_t = secretivex_agent::socket::DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub backlog: u32,
+
+    /// Signing threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub signers: Option<u32>,
+
+    /// Run this command with SSH_AUTH_SOCK and SSH_AGENT_PID set.
+    #[arg(value_name = "COMMAND", trailing_var_arg = true,
+          conflicts_with_all = ["foreground", "debug", "sh", "csh"])]
+    pub command: Vec<OsString>,
+}
+
+fn parse_life(s: &str) -> Result<Duration, String> {
+    secretivex_agent::lifetime::parse_lifetime(s).map_err(|e| e.to_string())
+}
+
+/// Which shell syntax to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Sh,
+    Csh,
+}
+
+impl Args {
+    /// The requested shell syntax, else guessed from `$SHELL` as ssh-agent does.
+    pub fn shell(&self) -> Shell {
+        if self.csh {
+            return Shell::Csh;
+        }
+        if self.sh {
+            return Shell::Sh;
+        }
+        match std::env::var("SHELL") {
+            Ok(s) if s.ends_with("csh") => Shell::Csh,
+            _ => Shell::Sh,
+        }
+    }
+
+    /// In the foreground (`-D` or `-d`).
+    pub fn stays_in_foreground(&self) -> bool {
+        self.foreground || self.debug
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("secretivex-agent").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn foreground_with_socket_and_keys() {
+        let a = parse(&[
+            "-D",
+            "-a",
+            "/tmp/s.sock",
+            "-t",
+            "1h30m",
+            "--key",
+            "k1",
+            "--key",
+            "k2",
+        ])
+        .unwrap();
+        assert!(a.foreground);
+        assert_eq!(a.socket, Some(PathBuf::from("/tmp/s.sock")));
+        assert_eq!(a.lifetime, Some(Duration::from_secs(5400)));
+        assert_eq!(a.keys, vec![PathBuf::from("k1"), PathBuf::from("k2")]);
+        assert_eq!(a.backlog, 4096);
+        assert!(a.command.is_empty());
+    }
+
+    #[test]
+    fn command_takes_the_rest_of_the_line() {
+        let a = parse(&["-a", "s", "sh", "-c", "echo $SSH_AUTH_SOCK"]).unwrap();
+        assert_eq!(a.command, vec!["sh", "-c", "echo $SSH_AUTH_SOCK"]);
+        let a = parse(&["-t", "5", "ssh-add", "-l", "--", "-x"]).unwrap();
+        assert_eq!(a.command, vec!["ssh-add", "-l", "--", "-x"]);
+        assert_eq!(a.lifetime, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn conflicting_and_bad_flags_are_errors() {
+        assert!(parse(&["-D", "-d"]).is_err());
+        assert!(parse(&["-s", "-c"]).is_err());
+        assert!(parse(&["-k", "-D"]).is_err());
+        assert!(parse(&["-t", "soon"]).is_err());
+        assert!(parse(&["--backlog", "0"]).is_err());
+        assert!(parse(&["--backlog", "many"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["-D", "true"]).is_err());
+    }
+
+    #[test]
+    fn shell_choice() {
+        assert_eq!(parse(&["-c"]).unwrap().shell(), Shell::Csh);
+        assert_eq!(parse(&["-s"]).unwrap().shell(), Shell::Sh);
+    }
+}

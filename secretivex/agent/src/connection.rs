@@ -1,0 +1,287 @@
+//! One client connection: read frames, answer each, in order. Requests are handled one
+//! after the other, so replies leave in request order even when a client pipelines.
+//!
+//! A bad frame header (length 0 or over 256 KiB) closes this connection: the stream
+//! cannot be resynchronised. A body that does not decode gets FAILURE and the connection
+//! goes on, since the framing is intact.
+//!
+//! The read and write buffers live as long as the connection and are reused; bytes of
+//! frames that carry secrets (keys, passphrases, PINs) are wiped as soon as the frame has
+//! been handled.
+
+use std::sync::Arc;
+
+use secretivex_proto::{frame, msg};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use zeroize::Zeroize;
+
+use crate::handler::{self, ConnState, Reply};
+use crate::peer::Peer;
+use crate::Agent;
+
+/// Bytes asked from the socket per read; one read usually brings in a whole request.
+const READ_CHUNK: usize = 8 * 1024;
+/// A connection whose buffer grew past this for one big frame gives the memory back.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Message types whose body holds secret material.
+fn carries_secret(msg_type: Option<u8>) -> bool {
+    matches!(
+        msg_type,
+        Some(
+            msg::ADD_IDENTITY
+                | msg::ADD_ID_CONSTRAINED
+                | msg::ADD_SMARTCARD_KEY
+                | msg::ADD_SMARTCARD_KEY_CONSTRAINED
+                | msg::REMOVE_SMARTCARD_KEY
+                | msg::LOCK
+                | msg::UNLOCK
+        )
+    )
+}
+
+/// Serves `stream` until the client closes it or sends a bad frame.
+pub(crate) async fn serve_connection(agent: Arc<Agent>, mut stream: UnixStream, peer: Peer) {
+    let mut conn = ConnState::new(peer);
+    // Unconsumed input: at most one partial frame plus one read chunk.
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        // Answer every complete frame already buffered.
+        while let Some(header) = input.first_chunk::<4>().copied() {
+            let len = match frame::body_len(header) {
+                Ok(len) => len,
+                Err(e) => {
+                    tracing::warn!(uid = peer.uid, error = %e, "bad frame header; closing connection");
+                    wipe(&mut input);
+                    return;
+                }
+            };
+            let Some(end) = len.checked_add(4).filter(|&end| end <= input.len()) else {
+                break; // incomplete body: read more
+            };
+            let Some(body) = input.get(4..end) else {
+                break;
+            };
+            let secret = carries_secret(body.first().copied());
+            let reply = handler::handle(&agent, &mut conn, body).await;
+            if let Some(consumed) = input.get_mut(..end) {
+                if secret {
+                    consumed.zeroize();
+                }
+            }
+            let shifted = input.len() > end;
+            input.drain(..end);
+            if shifted {
+                // `drain` moved the following bytes down and left stale copies of them
+                // behind the new end; they may belong to a secret frame: wipe them.
+                let spare = input.spare_capacity_mut();
+                let stale = end.min(spare.len());
+                if let Some(stale) = spare.get_mut(..stale) {
+                    stale.zeroize();
+                }
+            }
+            let written = match reply {
+                Reply::Shared(frame) => stream.write_all(&frame).await,
+                Reply::Response(response) => {
+                    out.clear();
+                    response.encode_frame(&mut out);
+                    stream.write_all(&out).await
+                }
+            };
+            if let Err(e) = written {
+                tracing::debug!(error = %e, "write failed; closing connection");
+                wipe(&mut input);
+                return;
+            }
+        }
+        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
+            input = Vec::with_capacity(READ_CHUNK);
+        }
+        reserve_wiping(&mut input, READ_CHUNK);
+        match stream.read_buf(&mut input).await {
+            Ok(0) => break, // closed by the client (possibly inside a frame)
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed; closing connection");
+                break;
+            }
+        }
+    }
+    wipe(&mut input);
+}
+
+/// Makes room for `more` bytes. Growing moves the buffer, so the old allocation (which
+/// may hold part of a secret frame) is wiped instead of freed as is.
+fn reserve_wiping(buf: &mut Vec<u8>, more: usize) {
+    if buf.capacity() - buf.len() >= more {
+        return;
+    }
+    let wanted = buf
+        .len()
+        .saturating_add(more)
+        .max(buf.capacity().saturating_mul(2));
+    let mut bigger = Vec::with_capacity(wanted);
+    bigger.extend_from_slice(buf);
+    wipe(buf);
+    *buf = bigger;
+}
+
+/// Zeroes the whole allocation, including bytes left in spare capacity by `drain`.
+fn wipe(buf: &mut Vec<u8>) {
+    buf.zeroize();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use secretivex_proto::{Response, MAX_FRAME_LEN};
+    use tokio::io::AsyncRead;
+
+    fn start() -> (UnixStream, tokio::task::JoinHandle<()>) {
+        let agent = Agent::try_new(Config {
+            signer_threads: 1,
+            ..Config::default()
+        })
+        .unwrap();
+        let (client, server) = UnixStream::pair().unwrap();
+        let peer = Peer {
+            uid: 0,
+            gid: 0,
+            pid: None,
+        };
+        (client, tokio::spawn(serve_connection(agent, server, peer)))
+    }
+
+    async fn read_reply(stream: &mut (impl AsyncRead + Unpin)) -> Option<Response> {
+        let mut header = [0u8; 4];
+        stream.read_exact(&mut header).await.ok()?;
+        let len = u32::from_be_bytes(header) as usize;
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.ok()?;
+        Some(Response::decode(&body).unwrap())
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_are_answered_in_order_despite_bad_bodies() {
+        let (mut client, task) = start();
+        let mut batch = Vec::new();
+        batch.extend(frame(&[200])); // unknown type
+        batch.extend(frame(&[msg::REQUEST_IDENTITIES]));
+        batch.extend(frame(&[msg::SIGN_REQUEST, 0, 0, 0, 50])); // truncated body
+        batch.extend(frame(&[msg::REQUEST_IDENTITIES, 1, 2, 3])); // trailing bytes
+        let mut query = Vec::new();
+        secretivex_proto::Request::Extension(secretivex_proto::ExtensionRequest::Query)
+            .encode_frame(&mut query);
+        batch.extend(query);
+        client.write_all(&batch).await.unwrap();
+        assert_eq!(read_reply(&mut client).await, Some(Response::Failure));
+        assert_eq!(
+            read_reply(&mut client).await,
+            Some(Response::Identities(vec![]))
+        );
+        assert_eq!(read_reply(&mut client).await, Some(Response::Failure));
+        assert_eq!(read_reply(&mut client).await, Some(Response::Failure));
+        assert!(matches!(
+            read_reply(&mut client).await,
+            Some(Response::ExtensionResponse { .. })
+        ));
+        drop(client);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_closes_only_that_connection() {
+        let (mut client, task) = start();
+        let too_long = (MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+        client.write_all(&too_long).await.unwrap();
+        task.await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "no reply to an oversized frame");
+
+        // A fresh connection is served normally.
+        let (mut other, task) = start();
+        other
+            .write_all(&frame(&[msg::REQUEST_IDENTITIES]))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_reply(&mut other).await,
+            Some(Response::Identities(vec![]))
+        );
+        drop(other);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn zero_length_frame_closes_the_connection() {
+        let (mut client, task) = start();
+        client.write_all(&[0, 0, 0, 0]).await.unwrap();
+        task.await.unwrap();
+        assert_eq!(read_reply(&mut client).await, None);
+    }
+
+    #[tokio::test]
+    async fn frame_cut_short_ends_the_connection() {
+        let (mut client, task) = start();
+        client
+            .write_all(&[0, 0, 0, 10, msg::SIGN_REQUEST])
+            .await
+            .unwrap();
+        client.shutdown().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(read_reply(&mut client).await, None);
+    }
+
+    #[tokio::test]
+    async fn frame_split_across_writes_is_reassembled() {
+        let (mut client, task) = start();
+        let f = frame(&[msg::REQUEST_IDENTITIES]);
+        for byte in &f {
+            client.write_all(&[*byte]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            read_reply(&mut client).await,
+            Some(Response::Identities(vec![]))
+        );
+        drop(client);
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn secret_carrying_types() {
+        assert!(carries_secret(Some(msg::ADD_IDENTITY)));
+        assert!(carries_secret(Some(msg::UNLOCK)));
+        assert!(!carries_secret(Some(msg::SIGN_REQUEST)));
+        assert!(!carries_secret(None));
+    }
+
+    #[tokio::test]
+    async fn largest_allowed_frame_is_read_and_answered() {
+        let (mut client, task) = start();
+        let mut body = vec![0u8; MAX_FRAME_LEN];
+        body[0] = 250; // private-use type: FAILURE, connection goes on
+        client.write_all(&frame(&body)).await.unwrap();
+        assert_eq!(read_reply(&mut client).await, Some(Response::Failure));
+        client
+            .write_all(&frame(&[msg::REQUEST_IDENTITIES]))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_reply(&mut client).await,
+            Some(Response::Identities(vec![]))
+        );
+        drop(client);
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,526 @@
+//! The agent's identities, in insertion order, with a pre-encoded identities answer.
+//!
+//! Listing is the hottest request under fan-out, so the `IDENTITIES_ANSWER` frame is
+//! encoded once per change and shared by every connection that may see all keys.
+//! Keys with a lifetime are dropped by a timer task and, as a second line, by a sweep at
+//! the start of every request, so an expired key is never used even if the timer is late.
+//!
+//! Every identity also holds its private key sealed (see [`crate::vault`]): under a random
+//! per-agent key while unlocked, under the lock passphrase's key while locked. Locking
+//! drops the parsed key pairs; unlocking parses them again from the sealed copies.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use secretivex_keys::KeyPair;
+use secretivex_proto::{DestinationConstraint, Identity as WireIdentity, Response};
+use zeroize::Zeroizing;
+
+use crate::vault::{Sealed, SealingKey, VaultError};
+
+/// One loaded key and its constraints.
+pub struct Identity {
+    /// Unique per add, so a timer for a replaced key never removes its successor.
+    pub serial: u64,
+    /// The parsed key pair, shared with in-flight signatures; zeroized when the last
+    /// reference goes. `None` while the agent is locked.
+    pub key: Option<Arc<KeyPair>>,
+    /// The private key in sealable form (an encoded ADD_IDENTITY body), sealed.
+    sealed: Sealed,
+    /// Public key (or certificate) blob as listed.
+    pub blob: Vec<u8>,
+    pub comment: String,
+    /// `SHA256:...` fingerprint, for prompts and logs.
+    pub fingerprint: String,
+    /// When the key is dropped; `None` keeps it until removed.
+    pub expires: Option<Instant>,
+    /// Ask through SSH_ASKPASS before every signature (`ssh-add -c`).
+    pub confirm: bool,
+    /// `restrict-destination-v00@openssh.com` hops; empty means unrestricted.
+    pub destinations: Vec<DestinationConstraint>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key material; the fingerprint names the key well enough.
+        f.debug_struct("Identity")
+            .field("serial", &self.serial)
+            .field("fingerprint", &self.fingerprint)
+            .field("comment", &self.comment)
+            .field("expires", &self.expires)
+            .field("confirm", &self.confirm)
+            .field("destinations", &self.destinations.len())
+            .finish()
+    }
+}
+
+/// What to add: everything of an [`Identity`] but its serial and expiry instant.
+pub struct NewIdentity {
+    pub key: Arc<KeyPair>,
+    /// The private key as an encoded ADD_IDENTITY body (see
+    /// [`keyops::sealable_body`](crate::keyops::sealable_body)); sealed at add time.
+    pub private: Zeroizing<Vec<u8>>,
+    pub blob: Vec<u8>,
+    pub comment: String,
+    pub fingerprint: String,
+    pub lifetime: Option<Duration>,
+    pub confirm: bool,
+    pub destinations: Vec<DestinationConstraint>,
+}
+
+/// Result of [`KeyStore::add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// The same key was present and has been replaced with the new constraints.
+    Replaced,
+    /// The same key is present but not visible to this caller; left untouched.
+    Refused,
+    /// The store is locked.
+    Locked,
+    /// The key could not be sealed.
+    Failed,
+}
+
+#[derive(Default)]
+struct Inner {
+    ids: Vec<Arc<Identity>>,
+    /// Encoded answer frame listing every identity; `None` after a change.
+    answer: Option<Arc<Vec<u8>>>,
+    next_serial: u64,
+    /// Keys are sealed under the lock key and their pairs dropped.
+    locked: bool,
+}
+
+/// Thread-safe identity table.
+pub struct KeyStore {
+    inner: RwLock<Inner>,
+    /// Seals private keys while the store is unlocked.
+    shield: SealingKey,
+}
+
+/// Authenticated context of a sealed key: its serial, so sealed copies cannot be swapped.
+fn context(serial: u64) -> [u8; 8] {
+    serial.to_be_bytes()
+}
+
+impl Identity {
+    /// Same identity with another key state and sealed copy.
+    fn with_key(&self, key: Option<Arc<KeyPair>>, sealed: Sealed) -> Identity {
+        Identity {
+            serial: self.serial,
+            key,
+            sealed,
+            blob: self.blob.clone(),
+            comment: self.comment.clone(),
+            fingerprint: self.fingerprint.clone(),
+            expires: self.expires,
+            confirm: self.confirm,
+            destinations: self.destinations.clone(),
+        }
+    }
+}
+
+impl KeyStore {
+    /// An empty store.
+    pub fn new() -> Result<Arc<KeyStore>, VaultError> {
+        Ok(Arc::new(KeyStore {
+            inner: RwLock::new(Inner::default()),
+            shield: SealingKey::random()?,
+        }))
+    }
+
+    /// Adds or replaces a key. `visible` tells whether an existing identity with the same
+    /// blob may be touched by this caller (destination constraints, as OpenSSH does).
+    /// Keys with a lifetime get a timer task when a tokio runtime is running.
+    pub fn add(
+        self: &Arc<Self>,
+        new: NewIdentity,
+        visible: impl Fn(&Identity) -> bool,
+    ) -> AddOutcome {
+        let expires = new.lifetime.map(|life| Instant::now() + life);
+        let (outcome, serial) = {
+            let mut inner = self.inner.write();
+            if inner.locked {
+                return AddOutcome::Locked;
+            }
+            let serial = inner.next_serial;
+            inner.next_serial = inner.next_serial.wrapping_add(1);
+            let Ok(sealed) = self.shield.seal(&new.private, &context(serial)) else {
+                return AddOutcome::Failed;
+            };
+            let identity = Arc::new(Identity {
+                serial,
+                key: Some(new.key),
+                sealed,
+                blob: new.blob,
+                comment: new.comment,
+                fingerprint: new.fingerprint,
+                expires,
+                confirm: new.confirm,
+                destinations: new.destinations,
+            });
+            let outcome = match inner.ids.iter().position(|i| i.blob == identity.blob) {
+                Some(pos) => {
+                    let Some(existing) = inner.ids.get(pos) else {
+                        return AddOutcome::Refused;
+                    };
+                    if !visible(existing) {
+                        return AddOutcome::Refused;
+                    }
+                    if let Some(slot) = inner.ids.get_mut(pos) {
+                        *slot = identity;
+                    }
+                    AddOutcome::Replaced
+                }
+                None => {
+                    inner.ids.push(identity);
+                    AddOutcome::Added
+                }
+            };
+            inner.answer = None;
+            (outcome, serial)
+        };
+        if let Some(deadline) = expires {
+            self.schedule_expiry(serial, deadline);
+        }
+        outcome
+    }
+
+    fn schedule_expiry(self: &Arc<Self>, serial: u64, deadline: Instant) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime (plain unit tests): the sweep on access still enforces expiry.
+            return;
+        };
+        let store: Weak<KeyStore> = Arc::downgrade(self);
+        handle.spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            if let Some(store) = store.upgrade() {
+                if store.remove_serial(serial) {
+                    tracing::info!(serial, "key lifetime expired, key removed");
+                }
+            }
+        });
+    }
+
+    fn remove_serial(&self, serial: u64) -> bool {
+        let mut inner = self.inner.write();
+        let before = inner.ids.len();
+        inner.ids.retain(|i| i.serial != serial);
+        let removed = inner.ids.len() != before;
+        if removed {
+            inner.answer = None;
+        }
+        removed
+    }
+
+    /// Drops every key whose lifetime has passed. Cheap when nothing expires: a read lock
+    /// and one scan of a short list.
+    pub fn sweep_expired(&self) -> usize {
+        self.sweep_expired_at(Instant::now())
+    }
+
+    /// [`sweep_expired`](Self::sweep_expired) with an explicit clock, for tests.
+    pub fn sweep_expired_at(&self, now: Instant) -> usize {
+        let expired = |i: &Arc<Identity>| i.expires.is_some_and(|t| t <= now);
+        if !self.inner.read().ids.iter().any(expired) {
+            return 0;
+        }
+        let mut inner = self.inner.write();
+        let before = inner.ids.len();
+        inner.ids.retain(|i| !expired(i));
+        let removed = before - inner.ids.len();
+        if removed > 0 {
+            inner.answer = None;
+        }
+        removed
+    }
+
+    /// The identity whose public blob is `blob`.
+    pub fn find(&self, blob: &[u8]) -> Option<Arc<Identity>> {
+        self.inner
+            .read()
+            .ids
+            .iter()
+            .find(|i| i.blob == blob)
+            .cloned()
+    }
+
+    /// Removes the identity with this blob if `visible` allows it.
+    pub fn remove(&self, blob: &[u8], visible: impl Fn(&Identity) -> bool) -> bool {
+        let mut inner = self.inner.write();
+        let Some(pos) = inner.ids.iter().position(|i| i.blob == blob) else {
+            return false;
+        };
+        if !inner.ids.get(pos).is_some_and(|i| visible(i)) {
+            return false;
+        }
+        inner.ids.remove(pos);
+        inner.answer = None;
+        true
+    }
+
+    /// True while the keys are sealed under a lock key.
+    pub fn is_locked(&self) -> bool {
+        self.inner.read().locked
+    }
+
+    /// Locks the store: every private key is re-sealed under `lock_key` and its parsed
+    /// key pair dropped. An identity whose sealed copy cannot be handled is removed
+    /// rather than kept in the clear. Returns how many keys were sealed.
+    pub fn seal_all(&self, lock_key: &SealingKey) -> usize {
+        let mut inner = self.inner.write();
+        if inner.locked {
+            return 0;
+        }
+        let ids = std::mem::take(&mut inner.ids);
+        for id in ids {
+            let ctx = context(id.serial);
+            let resealed = self
+                .shield
+                .open(&id.sealed, &ctx)
+                .and_then(|plain| lock_key.seal(&plain, &ctx));
+            match resealed {
+                Ok(sealed) => inner.ids.push(Arc::new(id.with_key(None, sealed))),
+                Err(e) => {
+                    tracing::error!(fingerprint = %id.fingerprint, error = %e, "cannot seal key; removing it");
+                }
+            }
+        }
+        inner.locked = true;
+        inner.answer = None;
+        inner.ids.len()
+    }
+
+    /// Unlocks the store: opens every sealed key with `lock_key` and parses it again with
+    /// `parse`. Blocking (key parsing): call from a blocking thread. A key that cannot be
+    /// restored is removed. Returns how many keys were restored.
+    pub fn unseal_all(
+        &self,
+        lock_key: &SealingKey,
+        parse: impl Fn(&[u8]) -> Option<KeyPair>,
+    ) -> usize {
+        let mut inner = self.inner.write();
+        if !inner.locked {
+            return inner.ids.len();
+        }
+        let ids = std::mem::take(&mut inner.ids);
+        for id in ids {
+            let ctx = context(id.serial);
+            let restored = lock_key.open(&id.sealed, &ctx).ok().and_then(|plain| {
+                let key = parse(plain.as_slice())?;
+                let sealed = self.shield.seal(&plain, &ctx).ok()?;
+                Some((key, sealed))
+            });
+            match restored {
+                Some((key, sealed)) => inner
+                    .ids
+                    .push(Arc::new(id.with_key(Some(Arc::new(key)), sealed))),
+                None => {
+                    tracing::error!(fingerprint = %id.fingerprint, "cannot restore key after unlock; removing it");
+                }
+            }
+        }
+        inner.locked = false;
+        inner.answer = None;
+        inner.ids.len()
+    }
+
+    /// Removes every identity; returns how many there were.
+    pub fn remove_all(&self) -> usize {
+        let mut inner = self.inner.write();
+        let n = inner.ids.len();
+        inner.ids.clear();
+        inner.answer = None;
+        n
+    }
+
+    /// Number of identities.
+    pub fn len(&self) -> usize {
+        self.inner.read().ids.len()
+    }
+
+    /// True when no identity is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when some identity carries destination constraints, so listings may differ
+    /// between connections.
+    pub fn has_destination_constraints(&self) -> bool {
+        self.inner
+            .read()
+            .ids
+            .iter()
+            .any(|i| !i.destinations.is_empty())
+    }
+
+    /// All identities in order.
+    pub fn snapshot(&self) -> Vec<Arc<Identity>> {
+        self.inner.read().ids.clone()
+    }
+
+    /// The encoded `IDENTITIES_ANSWER` frame listing every identity, built at most once
+    /// per change.
+    pub fn answer_frame(&self) -> Arc<Vec<u8>> {
+        if let Some(frame) = self.inner.read().answer.clone() {
+            return frame;
+        }
+        let mut inner = self.inner.write();
+        if let Some(frame) = inner.answer.clone() {
+            return frame;
+        }
+        let frame = Arc::new(encode_identities(inner.ids.iter().map(|i| &**i)));
+        inner.answer = Some(frame.clone());
+        frame
+    }
+}
+
+/// Encodes an `IDENTITIES_ANSWER` frame for the given identities.
+pub fn encode_identities<'a>(ids: impl Iterator<Item = &'a Identity>) -> Vec<u8> {
+    let list = ids
+        .map(|i| WireIdentity {
+            key_blob: i.blob.clone(),
+            comment: i.comment.clone(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    Response::Identities(list).encode_frame(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyops;
+    use crate::test_support::ed25519_wire;
+
+    fn new_identity(seed: u8, comment: &str, lifetime: Option<Duration>) -> NewIdentity {
+        let wire = ed25519_wire(seed);
+        let key = KeyPair::from_wire(&wire).unwrap();
+        NewIdentity {
+            blob: key.public_blob().to_vec(),
+            fingerprint: key.fingerprint(),
+            key: Arc::new(key),
+            private: keyops::sealable_body(&wire),
+            comment: comment.to_string(),
+            lifetime,
+            confirm: false,
+            destinations: Vec::new(),
+        }
+    }
+
+    fn comments(store: &KeyStore) -> Vec<String> {
+        store.snapshot().iter().map(|i| i.comment.clone()).collect()
+    }
+
+    #[test]
+    fn add_replace_remove_keep_order() {
+        let store = KeyStore::new().unwrap();
+        assert_eq!(
+            store.add(new_identity(1, "a", None), |_| true),
+            AddOutcome::Added
+        );
+        assert_eq!(
+            store.add(new_identity(2, "b", None), |_| true),
+            AddOutcome::Added
+        );
+        assert_eq!(
+            store.add(new_identity(1, "a2", None), |_| true),
+            AddOutcome::Replaced
+        );
+        assert_eq!(comments(&store), ["a2", "b"]);
+        let blob_a = store.snapshot()[0].blob.clone();
+        assert!(
+            !store.remove(&blob_a, |_| false),
+            "invisible keys are not removed"
+        );
+        assert!(store.remove(&blob_a, |_| true));
+        assert!(!store.remove(&blob_a, |_| true));
+        assert_eq!(comments(&store), ["b"]);
+        assert_eq!(store.remove_all(), 1);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn invisible_existing_key_is_not_replaced() {
+        let store = KeyStore::new().unwrap();
+        store.add(new_identity(1, "orig", None), |_| true);
+        assert_eq!(
+            store.add(new_identity(1, "evil", None), |_| false),
+            AddOutcome::Refused
+        );
+        assert_eq!(comments(&store), ["orig"]);
+    }
+
+    #[test]
+    fn sweep_uses_the_given_clock() {
+        let store = KeyStore::new().unwrap();
+        store.add(
+            new_identity(1, "short", Some(Duration::from_secs(10))),
+            |_| true,
+        );
+        store.add(
+            new_identity(2, "long", Some(Duration::from_secs(100))),
+            |_| true,
+        );
+        store.add(new_identity(3, "forever", None), |_| true);
+        let now = Instant::now();
+        assert_eq!(store.sweep_expired_at(now), 0);
+        assert_eq!(store.sweep_expired_at(now + Duration::from_secs(11)), 1);
+        assert_eq!(comments(&store), ["long", "forever"]);
+        assert_eq!(store.sweep_expired_at(now + Duration::from_secs(1000)), 1);
+        assert_eq!(comments(&store), ["forever"]);
+    }
+
+    #[test]
+    fn answer_frame_lists_all_and_is_rebuilt_after_changes() {
+        let store = KeyStore::new().unwrap();
+        let empty = store.answer_frame();
+        assert_eq!(
+            Response::decode(&empty[4..]).unwrap(),
+            Response::Identities(vec![])
+        );
+        store.add(new_identity(1, "a", None), |_| true);
+        let one = store.answer_frame();
+        assert!(Arc::ptr_eq(&one, &store.answer_frame()));
+        let Response::Identities(ids) = Response::decode(&one[4..]).unwrap() else {
+            panic!("not an identities answer");
+        };
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].comment, "a");
+        store.remove_all();
+        assert_eq!(
+            Response::decode(&store.answer_frame()[4..]).unwrap(),
+            Response::Identities(vec![])
+        );
+    }
+
+    #[test]
+    fn sealed_store_refuses_adds_and_reopens_only_with_its_key() {
+        let store = KeyStore::new().unwrap();
+        store.add(new_identity(1, "a", None), |_| true);
+        let lock_key = SealingKey::random().unwrap();
+        assert_eq!(store.seal_all(&lock_key), 1);
+        assert!(store.is_locked());
+        assert_eq!(
+            store.add(new_identity(2, "b", None), |_| true),
+            AddOutcome::Locked
+        );
+        // The wrong key opens nothing: the identity is dropped rather than kept half-alive.
+        let other = SealingKey::random().unwrap();
+        let parse = |b: &[u8]| keyops::key_from_sealable_body(b);
+        let clone_store = KeyStore::new().unwrap();
+        clone_store.add(new_identity(3, "c", None), |_| true);
+        clone_store.seal_all(&lock_key);
+        assert_eq!(clone_store.unseal_all(&other, parse), 0);
+        assert!(clone_store.is_empty());
+        // The right key restores the key pair.
+        assert_eq!(store.unseal_all(&lock_key, parse), 1);
+        assert!(!store.is_locked());
+        let id = &store.snapshot()[0];
+        let sig = id.key.as_ref().unwrap().sign(b"m", 0).unwrap();
+        secretivex_keys::verify_signature(&id.blob, b"m", &sig).unwrap();
+    }
+}

@@ -1,0 +1,118 @@
+//! The accept loop. It never stops on an error: out of file descriptors (EMFILE/ENFILE)
+//! or memory, it logs, backs off briefly so it does not spin, and goes on. Each accepted
+//! peer's credentials are checked before anything is read; strangers are closed at once.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixListener;
+
+use crate::connection::serve_connection;
+use crate::peer;
+use crate::Agent;
+
+/// Pause after a resource-exhaustion error from `accept()`.
+const RESOURCE_BACKOFF: Duration = Duration::from_millis(50);
+/// Pause after any other unexpected `accept()` error.
+const ERROR_BACKOFF: Duration = Duration::from_millis(5);
+
+/// Serves `listener` until `shutdown` completes. Each connection runs in its own task.
+pub async fn serve<F>(listener: UnixListener, agent: Arc<Agent>, shutdown: F)
+where
+    F: Future<Output = ()>,
+{
+    tokio::pin!(shutdown);
+    let mut errors = ErrorLog::default();
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            res = listener.accept() => res,
+        };
+        match accepted {
+            Ok((stream, _addr)) => {
+                let peer = match peer::peer_of(&stream) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read peer credentials; closing");
+                        continue;
+                    }
+                };
+                if !peer::is_allowed(peer.uid, agent.config.owner_uid) {
+                    tracing::warn!(
+                        uid = peer.uid,
+                        pid = peer.pid,
+                        "refused connection from another user"
+                    );
+                    drop(stream);
+                    continue;
+                }
+                tokio::spawn(serve_connection(agent.clone(), stream, peer));
+            }
+            Err(e) => {
+                let backoff = if is_resource_exhaustion(&e) {
+                    RESOURCE_BACKOFF
+                } else {
+                    ERROR_BACKOFF
+                };
+                errors.report(&e, backoff);
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+/// Rate-limits accept-error warnings to one per second, counting the ones held back, so a
+/// long fd shortage does not flood the log.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    fn report(&mut self, e: &io::Error, backoff: Duration) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            error = %e,
+            backoff_ms = backoff.as_millis() as u64,
+            suppressed = self.suppressed,
+            "accept failed; backing off and going on"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_fd_exhaustion() {
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ENFILE
+        )));
+        assert!(!is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+    }
+}
