@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secretivex_agent::keystore::NewIdentity;
+use secretivex_agent::metrics_http::{serve_metrics, MetricsListen, MetricsListener};
 use secretivex_agent::socket::{self, SocketFileId};
 use secretivex_agent::{askpass, confirm, harden, keyops, Agent, Config};
 use secretivex_keys::KeyPair;
@@ -94,21 +95,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.signers {
         config.signer_threads = n as usize;
     }
+    config.sign_timeout = args.sign_timeout.map(Duration::from_millis);
+    config.max_connections = args
+        .max_connections
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    config.idle_timeout = args.idle_timeout.map(Duration::from_secs);
+    // One worker per core (tokio's default, made explicit): cheap signatures run on the
+    // workers themselves, so more would only oversubscribe the cores.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(num_cores())
         .enable_all()
         .build()
         .context("start the runtime")?;
     let shown_path = socket_path.clone();
+    let metrics_at = args.metrics_listen.clone();
     let result = runtime.block_on(async move {
         let listener = tokio::net::UnixListener::from_std(listener).context("register socket")?;
         let agent = Agent::try_new(config).context("start signing threads")?;
         for loaded in keys {
             add_loaded_key(&agent, loaded);
         }
+        let metrics_task = match &metrics_at {
+            Some(at) => {
+                let l = MetricsListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {at:?}"))?;
+                tracing::info!(listen = ?at, "metrics listening");
+                Some(tokio::spawn(serve_metrics(l, agent.clone())))
+            }
+            None => None,
+        };
         tracing::info!(socket = %shown_path.display(), "agent listening");
         let shutdown = shutdown_signal(agent.clone(), watch_parent)?;
-        secretivex_agent::serve(listener, agent, shutdown).await;
-        anyhow::Ok(())
+        // The accept loop runs as a task on a worker, not on this thread: connection tasks
+        // it spawns then start on a worker's local queue, without a cross-thread wake-up.
+        let served = tokio::spawn(secretivex_agent::serve(listener, agent, shutdown)).await;
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        if let Some(MetricsListen::Unix(path)) = &metrics_at {
+            let _ = std::fs::remove_file(path);
+        }
+        served.context("accept loop failed")
     });
     drop(cleanup);
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -196,23 +224,22 @@ fn load_key_files(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedKey>> {
 /// Reads and (through askpass, if needed) decrypts an OpenSSH private key file.
 fn read_key_file(path: &Path) -> anyhow::Result<(PrivateKeyWire, String)> {
     let text = Zeroizing::new(std::fs::read_to_string(path).context("read")?);
-    let parsed = ssh_key::PrivateKey::from_openssh(text.as_bytes())
+    let file = secretivex_keys::OpensshKeyFile::parse(&text)
         .map_err(|e| anyhow::anyhow!("not an OpenSSH private key: {e}"))?;
-    let key = if parsed.is_encrypted() {
+    let decrypted = if file.is_encrypted() {
         let program = confirm::askpass_program(None);
         let prompt = format!("Enter passphrase for {}: ", path.display());
         let passphrase = askpass::read_passphrase(&program, &prompt)?;
-        parsed
-            .decrypt(passphrase.as_slice())
-            .map_err(|e| anyhow::anyhow!("cannot decrypt (wrong passphrase?): {e}"))?
+        file.decrypt(Some(passphrase.as_slice()))
+            .map_err(|e| anyhow::anyhow!("cannot decrypt: {e}"))?
     } else {
-        parsed
+        file.decrypt(None).map_err(|e| anyhow::anyhow!("{e}"))?
     };
-    let wire = secretivex_keys::wire_from_ssh_key(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let comment = if key.comment().is_empty() {
+    let wire = decrypted.key;
+    let comment = if decrypted.comment.is_empty() {
         path.display().to_string()
     } else {
-        key.comment().to_string()
+        decrypted.comment
     };
     Ok((wire, comment))
 }
@@ -280,8 +307,30 @@ fn add_loaded_key(agent: &Arc<Agent>, loaded: LoadedKey) {
     );
 }
 
+/// Logs the main metrics at warn level, so it shows with the default log filter.
+fn log_snapshot(agent: &Agent, signal: &str) {
+    let s = agent.metrics().snapshot();
+    tracing::warn!(
+        signal,
+        signs = s.signs,
+        failures = s.failures,
+        connections_current = s.connections_current,
+        connections_total = s.connections_total,
+        connections_refused = s.connections_refused,
+        "metrics snapshot"
+    );
+}
+
+/// Cores available to the process (2 if unknown).
+fn num_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 /// Completes on SIGTERM, SIGINT or SIGHUP, or when the COMMAND's process is gone.
-/// SIGUSR1 drops every key (as OpenSSH 10.0 does) without stopping.
+/// SIGUSR1 logs a metrics snapshot and drops every key (as OpenSSH 10.0 does) without
+/// stopping; SIGUSR2 only logs the snapshot.
 fn shutdown_signal(
     agent: Arc<Agent>,
     watch_parent: Option<u32>,
@@ -290,6 +339,7 @@ fn shutdown_signal(
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut usr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+    let mut usr2 = signal(SignalKind::user_defined2()).context("SIGUSR2 handler")?;
     Ok(async move {
         let mut tick = tokio::time::interval(PARENT_CHECK);
         loop {
@@ -298,9 +348,11 @@ fn shutdown_signal(
                 _ = int.recv() => break,
                 _ = hup.recv() => break,
                 _ = usr1.recv() => {
+                    log_snapshot(&agent, "SIGUSR1");
                     let n = agent.keys().remove_all();
                     tracing::info!(removed = n, "SIGUSR1: removed all keys");
                 }
+                _ = usr2.recv() => log_snapshot(&agent, "SIGUSR2"),
                 _ = tick.tick(), if watch_parent.is_some() => {
                     if let Some(parent) = watch_parent {
                         if !daemon::parent_alive(parent) {

@@ -53,14 +53,39 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub backlog: u32,
 
-    /// Signing threads (default: one per core).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Signatures made at once (default: one per core). `--signers` is an alias.
+    #[arg(long = "max-signers", visible_alias = "signers", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub signers: Option<u32>,
+
+    /// Longest wait of a sign request for a free signer, in milliseconds; past it the
+    /// request is answered FAILURE (default: no limit).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sign_timeout: Option<u64>,
+
+    /// Client connections served at once; beyond it new connections are closed at once
+    /// (default: no limit but the file descriptor limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// Close a connection that sends nothing for this many seconds (default: never).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
+
+    /// Serve Prometheus metrics on 127.0.0.1:PORT (or another loopback address) or on
+    /// unix:PATH. Off by default.
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_listen)]
+    pub metrics_listen: Option<secretivex_agent::metrics_http::MetricsListen>,
 
     /// Run this command with SSH_AUTH_SOCK and SSH_AGENT_PID set.
     #[arg(value_name = "COMMAND", trailing_var_arg = true,
           conflicts_with_all = ["foreground", "debug", "sh", "csh"])]
     pub command: Vec<OsString>,
+}
+
+fn parse_metrics_listen(s: &str) -> Result<secretivex_agent::metrics_http::MetricsListen, String> {
+    s.parse()
+        .map_err(|e: secretivex_agent::metrics_http::ListenError| e.to_string())
 }
 
 fn parse_life(s: &str) -> Result<Duration, String> {
@@ -144,6 +169,32 @@ mod tests {
         assert!(parse(&["--backlog", "many"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["-D", "true"]).is_err());
+    }
+
+    #[test]
+    fn limits_and_signers_alias() {
+        let a = parse(&[
+            "--max-signers",
+            "3",
+            "--sign-timeout",
+            "250",
+            "--max-connections",
+            "100",
+            "--idle-timeout",
+            "30",
+        ])
+        .unwrap();
+        assert_eq!(a.signers, Some(3));
+        assert_eq!(a.sign_timeout, Some(250));
+        assert_eq!(a.max_connections, Some(100));
+        assert_eq!(a.idle_timeout, Some(30));
+        assert_eq!(parse(&["--signers", "2"]).unwrap().signers, Some(2));
+        assert!(parse(&["--max-signers", "0"]).is_err());
+        assert!(parse(&["--sign-timeout", "0"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--metrics-listen", "0.0.0.0:9100"]).is_err());
+        assert!(parse(&["--metrics-listen", "127.0.0.1:9100"]).is_ok());
+        assert!(parse(&["--metrics-listen", "unix:/tmp/m.sock"]).is_ok());
     }
 
     #[test]

@@ -18,7 +18,9 @@ use crate::destination::{self, Bind, SessionBinds};
 use crate::keyops::{self, KeysCertInspector};
 use crate::keystore::{self, AddOutcome, Identity, NewIdentity};
 use crate::lock::LockHash;
+use crate::metrics::FailureReason;
 use crate::peer::Peer;
+use crate::signer::{SignError, Signed};
 use crate::Agent;
 
 /// Per-connection state.
@@ -57,6 +59,10 @@ fn status(ok: bool) -> Reply {
 }
 
 /// Handles one request body (type byte + contents).
+///
+/// Rare requests with large futures (add, lock, unlock, confirmation prompts) are boxed:
+/// this future is part of every connection task, whose allocation is made per connection,
+/// and a small task stays in the allocator's fast per-thread cache.
 pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]) -> Reply {
     agent.keys.sweep_expired();
     let request = match Request::decode(body) {
@@ -73,7 +79,7 @@ pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]
 
     if agent.lock.is_locked() {
         return match request {
-            Request::Unlock { passphrase } => unlock(agent, passphrase).await,
+            Request::Unlock { passphrase } => Box::pin(unlock(agent, passphrase)).await,
             Request::RequestIdentities => Response::Identities(Vec::new()).into(),
             Request::Extension(ExtensionRequest::SessionBind(bind)) => session_bind(conn, bind),
             Request::Extension(ExtensionRequest::Query) => query(),
@@ -88,14 +94,14 @@ pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]
     match request {
         Request::RequestIdentities => list(agent, conn),
         Request::Sign(sign) => sign_request(agent, conn, sign).await,
-        Request::AddIdentity(add) => add_identity(agent, conn, add).await,
+        Request::AddIdentity(add) => Box::pin(add_identity(agent, conn, add)).await,
         Request::RemoveIdentity { key_blob } => remove(agent, conn, &key_blob),
         Request::RemoveAllIdentities => remove_all(agent),
         Request::AddSmartcardKey(_) | Request::RemoveSmartcardKey { .. } => {
             tracing::info!("smartcard keys are not supported");
             status(false)
         }
-        Request::Lock { passphrase } => lock(agent, passphrase).await,
+        Request::Lock { passphrase } => Box::pin(lock(agent, passphrase)).await,
         Request::Unlock { .. } => status(false), // not locked
         Request::Extension(ExtensionRequest::Query) => query(),
         Request::Extension(ExtensionRequest::SessionBind(bind)) => session_bind(conn, bind),
@@ -158,7 +164,9 @@ async fn sign_request(agent: &Arc<Agent>, conn: &ConnState, req: SignRequest) ->
         data,
         flags,
     } = req;
+    let arrived = std::time::Instant::now();
     let Some(id) = agent.keys.find(&key_blob) else {
+        agent.metrics.failed(FailureReason::UnknownKey);
         tracing::debug!(uid = conn.peer.uid, "sign request for an unknown key");
         return status(false);
     };
@@ -177,6 +185,7 @@ async fn sign_request(agent: &Arc<Agent>, conn: &ConnState, req: SignRequest) ->
                     reason,
                     "refused use of destination-constrained key"
                 );
+                agent.metrics.failed(FailureReason::Refused);
                 return status(false);
             }
         }
@@ -185,8 +194,9 @@ async fn sign_request(agent: &Arc<Agent>, conn: &ConnState, req: SignRequest) ->
         let program = confirm::askpass_program(agent.config.askpass.as_deref());
         let prompt =
             confirm::confirm_prompt(&id.comment, &id.fingerprint, destination_note.as_deref());
-        if !confirm::ask_permission(&program, &prompt).await {
+        if !Box::pin(confirm::ask_permission(&program, &prompt)).await {
             tracing::info!(uid = conn.peer.uid, fingerprint = %id.fingerprint, "user refused key use");
+            agent.metrics.failed(FailureReason::Refused);
             return status(false);
         }
         // The prompt may have taken long: the key must still be there, and the agent open.
@@ -203,13 +213,26 @@ async fn sign_request(agent: &Arc<Agent>, conn: &ConnState, req: SignRequest) ->
     };
     // Every algorithm, legacy `ssh-rsa` (flags 0 on an RSA key) included, is made by the
     // parsed key pair in `secretivex-keys`.
+    let algorithm = key.algorithm();
     let signed = agent.signer.sign(key, data, flags).await;
     match signed {
-        Ok(signature) => {
+        Ok(Signed {
+            signature,
+            queue_wait,
+        }) => {
+            agent.metrics.queue_waited(queue_wait);
+            agent.metrics.signed(algorithm, arrived.elapsed());
             tracing::debug!(uid = conn.peer.uid, pid = conn.peer.pid, fingerprint = %id.fingerprint, "signed");
             Response::SignResponse(signature).into()
         }
+        Err(SignError::Timeout(limit)) => {
+            agent.metrics.failed(FailureReason::SignTimeout);
+            // Debug only: under overload this fires for many requests a second.
+            tracing::debug!(fingerprint = %id.fingerprint, limit_ms = limit.as_millis() as u64, "no signer free in time");
+            status(false)
+        }
         Err(e) => {
+            agent.metrics.failed(FailureReason::SignError);
             tracing::warn!(fingerprint = %id.fingerprint, error = %e, "signing failed");
             status(false)
         }

@@ -9,6 +9,7 @@
 //! per-agent key while unlocked, under the lock passphrase's key while locked. Locking
 //! drops the parsed key pairs; unlocking parses them again from the sealed copies.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,9 @@ struct Inner {
 /// Thread-safe identity table.
 pub struct KeyStore {
     inner: RwLock<Inner>,
+    /// Some identity has a lifetime. Lets the per-request sweep skip the lock entirely in
+    /// the usual case of keys without one.
+    expiring: AtomicBool,
     /// Seals private keys while the store is unlocked.
     shield: SealingKey,
 }
@@ -127,6 +131,7 @@ impl KeyStore {
     pub fn new() -> Result<Arc<KeyStore>, VaultError> {
         Ok(Arc::new(KeyStore {
             inner: RwLock::new(Inner::default()),
+            expiring: AtomicBool::new(false),
             shield: SealingKey::random()?,
         }))
     }
@@ -179,13 +184,20 @@ impl KeyStore {
                     AddOutcome::Added
                 }
             };
-            inner.answer = None;
+            self.changed(&mut inner);
             (outcome, serial)
         };
         if let Some(deadline) = expires {
             self.schedule_expiry(serial, deadline);
         }
         outcome
+    }
+
+    /// Bookkeeping after any change of the identity list (write lock held).
+    fn changed(&self, inner: &mut Inner) {
+        inner.answer = None;
+        let expiring = inner.ids.iter().any(|i| i.expires.is_some());
+        self.expiring.store(expiring, Ordering::Release);
     }
 
     fn schedule_expiry(self: &Arc<Self>, serial: u64, deadline: Instant) {
@@ -210,19 +222,22 @@ impl KeyStore {
         inner.ids.retain(|i| i.serial != serial);
         let removed = inner.ids.len() != before;
         if removed {
-            inner.answer = None;
+            self.changed(&mut inner);
         }
         removed
     }
 
-    /// Drops every key whose lifetime has passed. Cheap when nothing expires: a read lock
-    /// and one scan of a short list.
+    /// Drops every key whose lifetime has passed. Cheap when nothing expires: one atomic
+    /// load when no key has a lifetime, else a read lock and one scan of a short list.
     pub fn sweep_expired(&self) -> usize {
         self.sweep_expired_at(Instant::now())
     }
 
     /// [`sweep_expired`](Self::sweep_expired) with an explicit clock, for tests.
     pub fn sweep_expired_at(&self, now: Instant) -> usize {
+        if !self.expiring.load(Ordering::Acquire) {
+            return 0;
+        }
         let expired = |i: &Arc<Identity>| i.expires.is_some_and(|t| t <= now);
         if !self.inner.read().ids.iter().any(expired) {
             return 0;
@@ -232,7 +247,7 @@ impl KeyStore {
         inner.ids.retain(|i| !expired(i));
         let removed = before - inner.ids.len();
         if removed > 0 {
-            inner.answer = None;
+            self.changed(&mut inner);
         }
         removed
     }
@@ -257,7 +272,7 @@ impl KeyStore {
             return false;
         }
         inner.ids.remove(pos);
-        inner.answer = None;
+        self.changed(&mut inner);
         true
     }
 
@@ -289,7 +304,7 @@ impl KeyStore {
             }
         }
         inner.locked = true;
-        inner.answer = None;
+        self.changed(&mut inner);
         inner.ids.len()
     }
 
@@ -323,7 +338,7 @@ impl KeyStore {
             }
         }
         inner.locked = false;
-        inner.answer = None;
+        self.changed(&mut inner);
         inner.ids.len()
     }
 
@@ -332,7 +347,7 @@ impl KeyStore {
         let mut inner = self.inner.write();
         let n = inner.ids.len();
         inner.ids.clear();
-        inner.answer = None;
+        self.changed(&mut inner);
         n
     }
 

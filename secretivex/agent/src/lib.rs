@@ -16,7 +16,9 @@
 //!
 //! Layout: [`server`] accepts and checks peers ([`peer`]), `connection` frames one client,
 //! `handler` turns a request into a reply using the shared [`Agent`] state
-//! ([`keystore`], [`lock`], [`destination`], [`confirm`], [`signer`]).
+//! ([`keystore`], [`lock`], [`destination`], [`confirm`], [`signer`]). [`metrics`] counts
+//! signs, latencies, connections and failures; [`metrics_http`] serves them on an opt-in
+//! loopback or Unix-socket listener.
 
 pub mod askpass;
 mod config;
@@ -29,6 +31,8 @@ pub mod keyops;
 pub mod keystore;
 pub mod lifetime;
 pub mod lock;
+pub mod metrics;
+pub mod metrics_http;
 pub mod peer;
 pub mod server;
 pub mod signer;

@@ -4,12 +4,14 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixListener;
 
 use crate::connection::serve_connection;
+use crate::metrics::RefusalReason;
 use crate::peer;
 use crate::Agent;
 
@@ -25,6 +27,7 @@ where
 {
     tokio::pin!(shutdown);
     let mut errors = ErrorLog::default();
+    let mut refusals = RefusalLog::default();
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
@@ -35,11 +38,13 @@ where
                 let peer = match peer::peer_of(&stream) {
                     Ok(p) => p,
                     Err(e) => {
+                        agent.metrics.refused(RefusalReason::Peer);
                         tracing::warn!(error = %e, "cannot read peer credentials; closing");
                         continue;
                     }
                 };
                 if !peer::is_allowed(peer.uid, agent.config.owner_uid) {
+                    agent.metrics.refused(RefusalReason::Peer);
                     tracing::warn!(
                         uid = peer.uid,
                         pid = peer.pid,
@@ -48,7 +53,19 @@ where
                     drop(stream);
                     continue;
                 }
-                tokio::spawn(serve_connection(agent.clone(), stream, peer));
+                let Some(slot) = ConnectionSlot::take(&agent) else {
+                    // Closing at once tells the client (EOF) instead of leaving it waiting
+                    // in the backlog for a slot that may not come.
+                    agent.metrics.refused(RefusalReason::MaxConnections);
+                    refusals.report();
+                    drop(stream);
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let agent = slot.agent.clone();
+                    serve_connection(agent, stream, peer).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 let backoff = if is_resource_exhaustion(&e) {
@@ -60,6 +77,62 @@ where
                 tokio::time::sleep(backoff).await;
             }
         }
+    }
+}
+
+/// One of the `max_connections` places, held by a connection task and given back on drop
+/// (also when the task panics or is cancelled).
+struct ConnectionSlot {
+    agent: Arc<Agent>,
+}
+
+impl ConnectionSlot {
+    /// Takes a place if one is free (always, without a limit).
+    fn take(agent: &Arc<Agent>) -> Option<ConnectionSlot> {
+        let limit = agent.config.max_connections.unwrap_or(usize::MAX);
+        let taken = agent
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            });
+        taken.ok()?;
+        agent.metrics.opened();
+        Some(ConnectionSlot {
+            agent: agent.clone(),
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.agent.connections.fetch_sub(1, Ordering::AcqRel);
+        self.agent.metrics.closed();
+    }
+}
+
+/// Rate-limits the warning about connections refused at `max_connections`.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    fn report(&mut self) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            suppressed = self.suppressed,
+            "max connections reached; closing new connections at once"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
     }
 }
 

@@ -151,6 +151,8 @@ pub async fn run_client(id: usize, start_at: Instant, plan: &Plan) -> Counters {
         .map(|k| SignFrame::new(k, plan.payload_bytes, id));
     let mut list_frame = Vec::new();
     Request::RequestIdentities.encode_frame(&mut list_frame);
+    // Reply buffer, reused across requests and connections.
+    let mut rbuf = Vec::with_capacity(1024);
     let (mut signs, mut lists, mut seq) = (0u64, 0u64, 0u64);
 
     while plan.stop.take() {
@@ -170,12 +172,12 @@ pub async fn run_client(id: usize, start_at: Instant, plan: &Plan) -> Counters {
             (true, Some(sf)) => {
                 sf.set_tag(id, seq);
                 let expect = Expect::Sign(key_blob.filter(|_| check).map(|b| (b, sf.data())));
-                one_request(plan, &mut conn, &mut counts, &sf.frame, expect).await
+                one_request(plan, &mut conn, &mut counts, &sf.frame, &mut rbuf, expect).await
             }
             // Sign mode always has a key (checked before the run); list otherwise.
             _ => {
                 let expect = Expect::List(key_blob.filter(|_| check));
-                one_request(plan, &mut conn, &mut counts, &list_frame, expect).await
+                one_request(plan, &mut conn, &mut counts, &list_frame, &mut rbuf, expect).await
             }
         };
         match result {
@@ -218,6 +220,7 @@ async fn one_request(
     conn: &mut Option<Conn>,
     counts: &mut Counters,
     request: &[u8],
+    rbuf: &mut Vec<u8>,
     expect: Expect<'_>,
 ) -> Result<bool, OpError> {
     let c = match conn {
@@ -233,7 +236,7 @@ async fn one_request(
             conn.insert(fresh)
         }
     };
-    let body = tokio::time::timeout(plan.request_timeout, c.roundtrip(request))
+    let body = tokio::time::timeout(plan.request_timeout, c.roundtrip(request, rbuf))
         .await
         .map_err(|_| OpError::RequestTimeout)??;
     check_reply(body, expect)

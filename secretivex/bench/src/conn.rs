@@ -138,26 +138,27 @@ fn blocking_connect(
     Ok(std::os::unix::net::UnixStream::from(fd))
 }
 
-/// An open agent connection with its read buffer (kept across requests).
+/// An open agent connection.
 #[derive(Debug)]
 pub struct Conn {
     stream: UnixStream,
-    rbuf: Vec<u8>,
 }
 
 impl Conn {
     fn new(stream: UnixStream) -> Conn {
-        Conn {
-            stream,
-            rbuf: Vec::with_capacity(1024),
-        }
+        Conn { stream }
     }
 
     /// Sends one request frame and returns the body (type byte and contents) of the reply.
     ///
-    /// The body borrows the connection's buffer, which is reused by the next call. Replies
-    /// above the protocol's 256 KiB limit are refused before anything is allocated.
-    pub async fn roundtrip(&mut self, request_frame: &[u8]) -> Result<&[u8], OpError> {
+    /// The body is read into `rbuf`, which the caller keeps across requests and
+    /// connections, so steady-state requests allocate nothing. Replies above the
+    /// protocol's 256 KiB limit are refused before anything is allocated.
+    pub async fn roundtrip<'b>(
+        &mut self,
+        request_frame: &[u8],
+        rbuf: &'b mut Vec<u8>,
+    ) -> Result<&'b [u8], OpError> {
         self.stream
             .write_all(request_frame)
             .await
@@ -168,13 +169,10 @@ impl Conn {
             .await
             .map_err(OpError::Io)?;
         let len = frame::body_len(header).map_err(|e| OpError::Protocol(e.to_string()))?;
-        self.rbuf.clear();
-        self.rbuf.resize(len, 0);
-        self.stream
-            .read_exact(&mut self.rbuf)
-            .await
-            .map_err(OpError::Io)?;
-        Ok(&self.rbuf)
+        rbuf.clear();
+        rbuf.resize(len, 0);
+        self.stream.read_exact(rbuf).await.map_err(OpError::Io)?;
+        Ok(rbuf)
     }
 }
 
@@ -255,8 +253,15 @@ mod tests {
         let mut conn = connect(&path, Duration::from_secs(5), &mut retries)
             .await
             .unwrap();
-        assert_eq!(conn.roundtrip(&[0, 0, 0, 1, 11]).await.unwrap(), [5]);
-        let err = conn.roundtrip(&[0, 0, 0, 1, 11]).await.unwrap_err();
+        let mut buf = Vec::new();
+        assert_eq!(
+            conn.roundtrip(&[0, 0, 0, 1, 11], &mut buf).await.unwrap(),
+            [5]
+        );
+        let err = conn
+            .roundtrip(&[0, 0, 0, 1, 11], &mut buf)
+            .await
+            .unwrap_err();
         assert!(matches!(err, OpError::Protocol(_)), "{err:?}");
         server.await.unwrap();
     }

@@ -122,8 +122,16 @@ async fn run(args: &RunArgs, socket: PathBuf) -> anyhow::Result<Report> {
         s.abort();
     }
 
+    let mut errors = plan.errors.lock().clone();
+    // An agent that died during the run still gets its report, without a CPU figure.
     let agent_cpu = match (&agent_pid, agent_cpu_before) {
-        (Some(pid), Some(before)) => Some(proc_stat::cpu_time(pid)?.saturating_sub(before)),
+        (Some(pid), Some(before)) => match proc_stat::cpu_time(pid) {
+            Ok(after) => Some(after.saturating_sub(before)),
+            Err(e) => {
+                errors.push(format!("agent CPU: {e:#}"));
+                None
+            }
+        },
         _ => None,
     };
     let bench_cpu = bench_cpu_before.and_then(|b| {
@@ -136,7 +144,6 @@ async fn run(args: &RunArgs, socket: PathBuf) -> anyhow::Result<Report> {
     let latency = LatencySummary::of(&plan.latencies.merged());
     let elapsed_s = elapsed.as_secs_f64();
     let peak = rss_peak.load(std::sync::atomic::Ordering::Relaxed);
-    let errors = plan.errors.lock().clone();
 
     Ok(Report {
         schema: crate::report::SCHEMA,
@@ -171,10 +178,11 @@ async fn choose_key(
         .await
         .with_context(|| format!("connecting to {}", socket.display()))?;
     let mut frame = Vec::new();
+    let mut rbuf = Vec::new();
     Request::RequestIdentities.encode_frame(&mut frame);
     let body = tokio::time::timeout(
         Duration::from_millis(args.request_timeout_ms),
-        c.roundtrip(&frame),
+        c.roundtrip(&frame, &mut rbuf),
     )
     .await
     .context("listing identities timed out")?

@@ -86,7 +86,14 @@ fn sign_persistent_and_per_request() {
 #[test]
 fn list_and_mixed() {
     let f = fixture();
-    let run = clean_run(&f, "list", &["--mode", "list", "--clients", "3"], 60);
+    // Also exercises the multi-threaded generator runtime.
+    let run = clean_run(
+        &f,
+        "list",
+        &["--mode", "list", "--clients", "3", "--threads", "2"],
+        60,
+    );
+    assert_eq!(run.json["params"]["threads"], 2);
     assert_eq!(run.count("list_ops"), 60);
     assert_eq!(run.count("sign_ops"), 0);
 

@@ -46,6 +46,17 @@ pub enum Command {
     },
     /// Print the extensions the agent supports (the `query` extension).
     Query,
+    /// Scrape a SecretiveX agent's metrics listener (`secretivex-agent --metrics-listen`)
+    /// and print a summary. Give `--url http://127.0.0.1:PORT`, or the global `--socket`
+    /// naming the listener's Unix socket (`--metrics-listen unix:PATH`).
+    Metrics {
+        /// `http://HOST:PORT[/PATH]` of the listener (path defaults to /metrics).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Print the raw Prometheus text instead of the summary.
+        #[arg(long)]
+        raw: bool,
+    },
     /// Report unsupported or weak keys and duplicates; exit 1 if there are any.
     Health {
         /// Also sign a test message with each key (RSA with SHA-512) and check the result.

@@ -5,6 +5,7 @@ mod client;
 mod health;
 mod keyinfo;
 mod list;
+mod metrics;
 mod query;
 mod sign;
 mod socket;
@@ -38,16 +39,27 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let socket = socket::resolve(cli.socket)?;
-    match cli.command {
-        Command::List { json } => list::run(&socket, json, &mut std::io::stdout().lock()),
+    let Cli { socket, command } = cli;
+    // Resolved per command: `metrics` talks to the metrics listener, not the agent.
+    let agent_socket = || socket::resolve(socket.clone());
+    match command {
+        Command::List { json } => list::run(&agent_socket()?, json, &mut std::io::stdout().lock()),
         Command::Sign {
             key,
             namespace,
             file,
-        } => sign::run(&socket, &key, &namespace, &file),
-        Command::WaitReady { timeout } => wait_ready::run(&socket, timeout),
-        Command::Query => query::run(&socket),
-        Command::Health { probe } => health::run(&socket, probe),
+        } => sign::run(&agent_socket()?, &key, &namespace, &file),
+        Command::WaitReady { timeout } => wait_ready::run(&agent_socket()?, timeout),
+        Command::Query => query::run(&agent_socket()?),
+        Command::Health { probe } => health::run(&agent_socket()?, probe),
+        Command::Metrics { url, raw } => {
+            // No $SSH_AUTH_SOCK fallback: the agent socket does not serve metrics.
+            let target = match (&url, &socket) {
+                (Some(url), None) => metrics::Target::Url(url),
+                (None, Some(path)) => metrics::Target::Unix(path),
+                _ => anyhow::bail!("metrics needs exactly one of --url URL or --socket PATH"),
+            };
+            metrics::run(target, raw)
+        }
     }
 }

@@ -42,7 +42,9 @@ pub fn run(socket: &Path, fingerprint: &str, namespace: &str, file: &Path) -> Re
         .with_context(|| format!("signing with {}", key.fingerprint))?;
     check_signature(key, &to_sign, &signature)?;
 
-    let armored = sshsig::armor(&sshsig::encode_blob(&key.blob, namespace, HASH, &signature)?);
+    let armored = sshsig::armor(&sshsig::encode_blob(
+        &key.blob, namespace, HASH, &signature,
+    )?);
     let out = sig_path(file);
     std::fs::write(&out, armored).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("Write signature to {}", out.display());

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::KeyFileError;
+
 /// Everything that can go wrong while parsing, checking, signing or verifying.
 ///
 /// Messages name the problem, never the data: no variant carries key bytes, passphrases,
@@ -41,12 +43,16 @@ pub enum KeyError {
     #[error("the certificate's public key does not match the private key")]
     CertificateMismatch,
 
-    /// The OpenSSH key file or certificate could not be parsed by `ssh-key`.
+    /// The OpenSSH private key file is malformed or uses an unsupported cipher or KDF.
     ///
-    /// `ssh-key`'s errors describe formats (unknown algorithm, bad encoding, trailing data),
-    /// never key contents.
-    #[error("cannot parse OpenSSH key data: {0}")]
-    Parse(#[source] ssh_key::Error),
+    /// [`KeyFileError`] describes the format problem, never key contents.
+    #[error("cannot parse OpenSSH key file: {0}")]
+    Parse(#[source] KeyFileError),
+
+    /// The crypto library refused to set up a key file cipher (not expected in practice;
+    /// a wrong passphrase is [`KeyError::WrongPassphrase`]).
+    #[error("decrypting the key file failed")]
+    DecryptionFailed,
 
     /// The requested signature algorithm cannot be produced for this key.
     ///
@@ -67,16 +73,4 @@ pub enum KeyError {
     /// The signature is well formed but does not verify.
     #[error("signature verification failed")]
     BadSignature,
-}
-
-impl KeyError {
-    /// Maps an error from `ssh_key::PrivateKey::decrypt`.
-    pub(crate) fn from_decrypt(err: ssh_key::Error) -> Self {
-        match err {
-            // `ssh-key` reports a failed check-int comparison (or AEAD tag) after decryption as
-            // `Crypto`: with overwhelming probability the passphrase was wrong.
-            ssh_key::Error::Crypto => KeyError::WrongPassphrase,
-            other => KeyError::Parse(other),
-        }
-    }
 }

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use crate::blob::{
     ecdsa_blob, ed25519_blob, is_cert_type, rsa_blob, sha256_fingerprint, PublicKeyParts,
 };
+use crate::keyfile::{OpensshKeyFile, PrivateKeyFile};
 use crate::parse_certificate;
 use crate::signer::Signer;
 use crate::sshbuf::Reader;
@@ -108,7 +109,8 @@ impl KeyPair {
         }
     }
 
-    /// Loads an OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    /// Loads an OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`), parsed and
+    /// decrypted by [`PrivateKeyFile::parse`], then checked by [`from_wire`](Self::from_wire).
     ///
     /// Encrypted files need `passphrase`: without one the error is
     /// [`KeyError::PassphraseRequired`], with a wrong one [`KeyError::WrongPassphrase`].
@@ -117,17 +119,8 @@ impl KeyPair {
         text: &str,
         passphrase: Option<&[u8]>,
     ) -> Result<(KeyPair, String), KeyError> {
-        let parsed = ssh_key::PrivateKey::from_openssh(text).map_err(KeyError::Parse)?;
-        let decrypted;
-        let key = if parsed.is_encrypted() {
-            let pass = passphrase.ok_or(KeyError::PassphraseRequired)?;
-            decrypted = parsed.decrypt(pass).map_err(KeyError::from_decrypt)?;
-            &decrypted
-        } else {
-            &parsed
-        };
-        let wire = crate::convert::wire_from_ssh_key(key)?;
-        Ok((KeyPair::from_wire(&wire)?, key.comment().to_owned()))
+        let file = PrivateKeyFile::parse(text, passphrase)?;
+        Ok((KeyPair::from_wire(&file.key)?, file.comment))
     }
 
     /// Returns a new `KeyPair` that presents `cert_blob` (an OpenSSH certificate for this key)
@@ -234,11 +227,10 @@ fn cert_signer(parts: PublicKeyParts<'_>, private: &CertPrivate) -> Result<Signe
     }
 }
 
-/// Whether an OpenSSH private key file is passphrase-protected.
+/// Whether an OpenSSH private key file is passphrase-protected (parses the container only;
+/// no KDF runs).
 pub fn is_encrypted_openssh_file(text: &str) -> Result<bool, KeyError> {
-    ssh_key::PrivateKey::from_openssh(text)
-        .map(|k| k.is_encrypted())
-        .map_err(KeyError::Parse)
+    Ok(OpensshKeyFile::parse(text)?.is_encrypted())
 }
 
 /// Whether a blob's type name marks it as a certificate (cheap; does not parse the rest).

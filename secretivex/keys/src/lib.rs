@@ -1,7 +1,13 @@
 //! SecretiveX key material: OpenSSH key files and agent key blobs in, SSH signatures out.
 //!
-//! * Parsing and encoding of OpenSSH formats (key files, encrypted ones included, and
-//!   certificates) uses the `ssh-key` crate; it never signs.
+//! * OpenSSH private key files (`openssh-key-v1`, encrypted ones included) are parsed and
+//!   decrypted by this crate ([`OpensshKeyFile`], [`PrivateKeyFile`]): the key inside a
+//!   file is in the same form `ssh-add` sends, so it is decoded by `secretivex_proto` and
+//!   checked by [`KeyPair::from_wire`] like any added key. Ciphers `none`, `aes{128,192,256}-ctr`,
+//!   `aes{128,192,256}-cbc` and `aes{128,256}-gcm@openssh.com` run in `aws-lc-rs`, the bcrypt
+//!   KDF in the `bcrypt-pbkdf` crate. (The `ssh-key` 0.6 crate used before refused P-521
+//!   files whose scalar OpenSSH writes shorter than 66 bytes: about one in four.) Certificates and
+//!   public blobs are parsed here too.
 //! * Every private-key operation runs in AWS-LC (constant-time), through `aws-lc-rs`. A key
 //!   is turned into AWS-LC key objects once, when it is added, and cached in a
 //!   [`KeyPair`]; [`KeyPair::sign`] takes `&self` and is safe to call from many threads.
@@ -17,8 +23,9 @@
 //!   signatures returned by an agent).
 //! * [`sshsig`] builds `ssh-keygen -Y sign` compatible signatures (PROTOCOL.sshsig).
 //!
-//! Secrets: intermediates are held in [`zeroize::Zeroizing`] and wiped as soon as the
-//! `aws-lc-rs` objects are built; see [`KeyPair`] for how the cached objects are cleared.
+//! Secrets: intermediates (decoded and decrypted key files, derived keys and IVs, seeds,
+//! scalars) are held in [`zeroize::Zeroizing`] and wiped as soon as the `aws-lc-rs` objects
+//! are built; see [`KeyPair`] for how the cached objects are cleared.
 //! [`KeyError`] never carries secret bytes.
 //!
 //! ```no_run
@@ -39,8 +46,8 @@
 mod algorithm;
 mod blob;
 mod cert;
-mod convert;
 mod error;
+mod keyfile;
 mod keypair;
 // The AWS-LC FFI for legacy `ssh-rsa` signatures, which `aws-lc-rs` lacks. Every `unsafe`
 // block in it carries a `// SAFETY:` argument.
@@ -55,8 +62,8 @@ mod verify;
 pub use algorithm::{KeyAlgorithm, RSA_MAX_BITS, RSA_MIN_BITS};
 pub use blob::{fingerprint_of_blob, key_type_of_blob};
 pub use cert::{parse_certificate, CertificateInfo};
-pub use convert::wire_from_ssh_key;
 pub use error::KeyError;
+pub use keyfile::{KeyFileError, OpensshKeyFile, PrivateKeyFile, MAX_NAME_IN_ERROR};
 pub use keypair::{is_certificate_blob, is_encrypted_openssh_file, KeyPair};
 pub use verify::verify_signature;
 

@@ -137,9 +137,10 @@ fn rsa_certificates_sign_ssh_rsa_with_flag_zero() {
     let ca = keygen(dir.path(), "ca", "ed25519", None, "", KeyAlgorithm::Ed25519);
     for (i, key) in rsa_keys().into_iter().enumerate() {
         let cert_blob = certify(&ca.path, key, &format!("rsa-{i}"), "alice");
-        let parsed = ssh_key::PrivateKey::from_openssh(key.private_text()).unwrap();
         let PrivateKeyWire::Rsa { d, iqmp, p, q, .. } =
-            secretivex_keys::wire_from_ssh_key(&parsed).unwrap()
+            secretivex_keys::PrivateKeyFile::parse(&key.private_text(), None)
+                .unwrap()
+                .key
         else {
             panic!("not an RSA key: {key:?}");
         };

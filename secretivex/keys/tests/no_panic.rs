@@ -47,6 +47,36 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Key file containers: the magic and a plausible header, then arbitrary bytes. No
+    /// passphrase is given, so no KDF runs; unencrypted sections are decoded in full.
+    #[test]
+    fn key_file_parser_never_panics(
+        cipher in prop_oneof![Just("none"), Just("aes256-ctr"), Just("aes256-gcm@openssh.com")],
+        tail in proptest::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let mut bin = b"openssh-key-v1\0".to_vec();
+        let kdf: &[u8] = if cipher == "none" { b"none" } else { b"bcrypt" };
+        for field in [cipher.as_bytes(), kdf] {
+            bin.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            bin.extend_from_slice(field);
+        }
+        bin.extend_from_slice(&tail);
+        let parsed = secretivex_keys::OpensshKeyFile::from_binary(&bin);
+        if let Ok(file) = parsed {
+            match file.decrypt(None) {
+                Ok(key) => prop_assert_eq!(key.key.public_blob(), file.public_blob()),
+                Err(e) => prop_assert!(!file.is_encrypted()
+                    || matches!(e, secretivex_keys::KeyError::PassphraseRequired)),
+            }
+        }
+        let text = String::from_utf8_lossy(&tail);
+        prop_assert!(secretivex_keys::KeyPair::from_openssh_file(&text, None).is_err());
+    }
+}
+
 #[test]
 fn valid_ed25519_key_with_garbage_signatures() {
     // A real-looking key (any 32 bytes parse as an Ed25519 public key blob).

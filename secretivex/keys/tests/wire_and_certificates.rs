@@ -1,5 +1,5 @@
-//! `KeyPair::from_wire` with add-identity fields built from `ssh-key`'s parse of real key
-//! files, and OpenSSH certificates made by `ssh-keygen -s`.
+//! `KeyPair::from_wire` with add-identity fields read from real key files (by a minimal
+//! reader in `common`, not the crate's key file parser), and OpenSSH certificates made by `ssh-keygen -s`.
 
 mod common;
 
@@ -9,48 +9,12 @@ use secretivex_keys::{
     KeyAlgorithm, KeyError, KeyPair,
 };
 use secretivex_proto::sign_flags::RSA_SHA2_512;
-use secretivex_proto::{CertPrivate, EcdsaCurve, PrivateKeyWire};
-use ssh_key::private::KeypairData;
+use secretivex_proto::{CertPrivate, PrivateKeyWire};
 use zeroize::Zeroizing;
 
-fn parsed(key: &GeneratedKey) -> ssh_key::PrivateKey {
-    ssh_key::PrivateKey::from_openssh(key.private_text()).unwrap()
-}
-
-fn pos(m: &ssh_key::Mpint) -> Vec<u8> {
-    m.as_positive_bytes().unwrap().to_vec()
-}
-
-/// The add-identity wire fields, written out here independently of the crate's converter.
-fn wire_of(key: &ssh_key::PrivateKey) -> PrivateKeyWire {
-    match key.key_data() {
-        KeypairData::Ed25519(kp) => {
-            let mut keypair = kp.private.to_bytes().to_vec();
-            keypair.extend_from_slice(&kp.public.0);
-            PrivateKeyWire::Ed25519 {
-                public: kp.public.0,
-                keypair: Zeroizing::new(keypair),
-            }
-        }
-        KeypairData::Ecdsa(kp) => PrivateKeyWire::Ecdsa {
-            curve: match kp.public_key_bytes().len() {
-                65 => EcdsaCurve::NistP256,
-                97 => EcdsaCurve::NistP384,
-                _ => EcdsaCurve::NistP521,
-            },
-            public_point: kp.public_key_bytes().to_vec(),
-            scalar: Zeroizing::new(kp.private_key_bytes().to_vec()),
-        },
-        KeypairData::Rsa(kp) => PrivateKeyWire::Rsa {
-            n: pos(&kp.public.n),
-            e: pos(&kp.public.e),
-            d: Zeroizing::new(pos(&kp.private.d)),
-            iqmp: Zeroizing::new(pos(&kp.private.iqmp)),
-            p: Zeroizing::new(pos(&kp.private.p)),
-            q: Zeroizing::new(pos(&kp.private.q)),
-        },
-        other => panic!("unexpected key type {other:?}"),
-    }
+/// The add-identity wire fields, read from the file independently of the crate's parser.
+fn wire_of(key: &GeneratedKey) -> PrivateKeyWire {
+    common::wire_of_unencrypted_file(&key.private_text())
 }
 
 /// The private part that follows a certificate in an add-identity request.
@@ -73,7 +37,7 @@ fn flags_for(alg: KeyAlgorithm) -> u32 {
 #[test]
 fn from_wire_matches_the_key_file() {
     for key in &keyset().keys {
-        let wire = wire_of(&parsed(key));
+        let wire = wire_of(key);
         let pair = KeyPair::from_wire(&wire).unwrap();
         let (from_file, _) = KeyPair::from_openssh_file(&key.private_text(), None).unwrap();
         assert_eq!(pair.public_blob(), from_file.public_blob());
@@ -90,7 +54,7 @@ fn from_wire_matches_the_key_file() {
 fn inconsistent_wire_keys_are_refused() {
     let keys = &keyset().keys;
     // Ed25519 whose 64-byte form embeds a different public key.
-    let PrivateKeyWire::Ed25519 { public, keypair } = wire_of(&parsed(&keys[0])) else {
+    let PrivateKeyWire::Ed25519 { public, keypair } = wire_of(&keys[0]) else {
         panic!()
     };
     let mut other_public = public;
@@ -110,7 +74,7 @@ fn inconsistent_wire_keys_are_refused() {
     assert!(matches!(err, KeyError::Malformed(_)), "{err:?}");
 
     // ECDSA scalar of one key with the point of another.
-    let PrivateKeyWire::Ecdsa { curve, scalar, .. } = wire_of(&parsed(&keys[1])) else {
+    let PrivateKeyWire::Ecdsa { curve, scalar, .. } = wire_of(&keys[1]) else {
         panic!()
     };
     let other = keygen(
@@ -121,7 +85,7 @@ fn inconsistent_wire_keys_are_refused() {
         "",
         KeyAlgorithm::EcdsaP256,
     );
-    let PrivateKeyWire::Ecdsa { public_point, .. } = wire_of(&parsed(&other)) else {
+    let PrivateKeyWire::Ecdsa { public_point, .. } = wire_of(&other) else {
         panic!()
     };
     let err = KeyPair::from_wire(&PrivateKeyWire::Ecdsa {
@@ -140,7 +104,7 @@ fn inconsistent_wire_keys_are_refused() {
         iqmp,
         p,
         q,
-    } = wire_of(&parsed(&keys[4]))
+    } = wire_of(&keys[4])
     else {
         panic!()
     };
@@ -185,7 +149,7 @@ fn certificates_load_sign_and_report_their_fields() {
     );
     for (i, key) in set.keys.iter().enumerate() {
         let cert_blob = certify(&ca.path, key, &format!("id-{i}"), "alice,bob");
-        let wire = wire_of(&parsed(key));
+        let wire = wire_of(key);
         let pair = KeyPair::from_wire(&PrivateKeyWire::Certificate {
             cert_blob: cert_blob.clone(),
             private: cert_private_of(&wire),
@@ -253,7 +217,7 @@ fn certificate_with_the_wrong_private_key_is_refused() {
         }
         let stranger = keygen(dir.path(), &format!("s{i}"), kind, bits, "", key.algorithm);
         let cert_blob = certify(&ca.path, &stranger, "stranger", "eve");
-        let private = cert_private_of(&wire_of(&parsed(key)));
+        let private = cert_private_of(&wire_of(key));
         let err = KeyPair::from_wire(&PrivateKeyWire::Certificate {
             cert_blob: cert_blob.clone(),
             private,
@@ -275,7 +239,7 @@ fn certificate_with_the_wrong_private_key_is_refused() {
 
     // Different key types: an Ed25519 certificate with an ECDSA private part.
     let ed_cert = certify(&ca.path, &set.keys[0], "x", "y");
-    let ecdsa_private = cert_private_of(&wire_of(&parsed(&set.keys[1])));
+    let ecdsa_private = cert_private_of(&wire_of(&set.keys[1]));
     assert!(matches!(
         KeyPair::from_wire(&PrivateKeyWire::Certificate {
             cert_blob: ed_cert,

@@ -217,6 +217,19 @@ impl PrivateKeyWire {
         }
     }
 
+    /// Decodes a private key in OpenSSH's `sshkey_private_serialize` form (what `ssh-add`
+    /// sends, without the message type) from the front of `bytes`, and returns it with the
+    /// bytes that follow it.
+    ///
+    /// OpenSSH key files (`openssh-key-v1`) store the private key in this same form,
+    /// followed by a comment and padding, which is why the rest is returned rather than
+    /// refused as trailing bytes.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(PrivateKeyWire, &[u8]), ProtoError> {
+        let mut r = Reader::new(bytes);
+        let key = Self::read(&mut r)?;
+        Ok((key, r.rest()))
+    }
+
     /// Decodes a private key from the front of `r`, leaving the reader just past it.
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, ProtoError> {
         let name = r.string("key type")?;
@@ -341,4 +354,40 @@ fn check_point(curve: EcdsaCurve, point: &[u8]) -> Result<(), ProtoError> {
         return Err(ProtoError::BadEcPoint);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_prefix_returns_the_key_and_what_follows() {
+        let key = PrivateKeyWire::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+            public_point: {
+                let mut p = vec![0x04];
+                p.extend_from_slice(&[7u8; 132]);
+                p
+            },
+            // A scalar shorter than the curve size, as OpenSSH writes minimal mpints.
+            scalar: Zeroizing::new(vec![0x01, 0x02, 0x03]),
+        };
+        let mut bytes = Vec::new();
+        key.encode(&mut bytes);
+        let encoded_len = bytes.len();
+        bytes.extend_from_slice(b"\0\0\0\x07comment\x01\x02");
+        let (decoded, rest) = PrivateKeyWire::decode_prefix(&bytes).unwrap();
+        assert_eq!(decoded, key);
+        assert_eq!(rest, &bytes[encoded_len..]);
+
+        // Nothing after the key: the rest is empty.
+        let (_, rest) = PrivateKeyWire::decode_prefix(&bytes[..encoded_len]).unwrap();
+        assert!(rest.is_empty());
+        // A truncated key is an error, not a shorter key.
+        assert!(PrivateKeyWire::decode_prefix(&bytes[..encoded_len - 1]).is_err());
+        assert!(matches!(
+            PrivateKeyWire::decode_prefix(b"\0\0\0\x07ssh-dss"),
+            Err(ProtoError::UnsupportedKeyType(_))
+        ));
+    }
 }

@@ -5,7 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use criterion::{black_box, criterion_group, Criterion, Throughput};
+use support::thread_cpu_ns;
 use tracehound_core::audit::{AuditChain, RecordKind};
 
 /// Realistic ids (45 chars) and signatures (`category:` + 64 hex), precomputed.
@@ -62,13 +65,6 @@ fn append(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100_000));
     g.bench_function("verify_100k", |b| b.iter(|| black_box(&chain).verify()));
     g.finish();
-}
-
-/// Nanoseconds this thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
-/// figures can be read on a shared, overloaded machine; `None` elsewhere.
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
 }
 
 /// One long run of appends then one verify, reporting wall-clock and on-CPU rates.

@@ -10,9 +10,22 @@
 //!   it (method, path, headers, query with an SQL-injection string, JSON body);
 //! - `random_1k`: 1 024 bytes of v1's `lcg32` (seed 7), incompressible;
 //! - `json_like_64k` / `random_64k`: the same generators at 65 536 bytes.
+//!
+//! Groups: `gzip_encode_decode` (v1's level 6, the default), `gzip_1k_json_like` (encode,
+//! decode, integrity envelope), `gzip_level_encode_decode` (the 1 KB payloads at levels
+//! 1..=6, sizes printed: the hot path's level-1 trade-off), `gzip_fixed_cost` (an empty
+//! encode: the compressor reset). Then a plain loop prints wall and on-CPU rates of 1 KB
+//! encode+decode at levels 1 and 6.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tracehound_core::codec::{decode_with_integrity, encode_with_integrity, verify, GzipCodec};
+mod support;
+
+use std::time::Instant;
+
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
+use support::{lcg32, thread_cpu_ns};
+use tracehound_core::codec::{
+    decode_with_integrity, encode_with_integrity, verify, GzipCodec, GzipConfig,
+};
 
 fn base36(mut n: u64) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -37,16 +50,6 @@ fn json_like(len: usize) -> Vec<u8> {
     }
     s.truncate(len);
     s.into_bytes()
-}
-
-fn lcg32(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn request_1k() -> Vec<u8> {
@@ -114,5 +117,87 @@ fn one_way(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, roundtrip, one_way);
-criterion_main!(benches);
+/// Encode+decode of the 1 KB payloads at each level 1..=6 (level 6 is v1's), with the
+/// compressed sizes printed, so the speed/ratio trade-off of a lower level is measured.
+fn levels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gzip_level_encode_decode");
+    g.throughput(Throughput::Elements(1));
+    for (name, data) in payloads().into_iter().filter(|(n, _)| n.ends_with("_1k")) {
+        for level in 1..=6u32 {
+            let codec = GzipCodec::with_config(GzipConfig {
+                level,
+                ..GzipConfig::default()
+            });
+            let z = codec.encode(&data).unwrap_or_default();
+            println!(
+                "{name} level {level}: {} -> {} bytes (ratio {:.3})",
+                data.len(),
+                z.len(),
+                z.len() as f64 / data.len() as f64
+            );
+            g.bench_with_input(
+                BenchmarkId::new(name, format!("level{level}")),
+                &data,
+                |b, d| {
+                    b.iter(|| {
+                        let z = codec.encode(black_box(d)).unwrap_or_default();
+                        codec.decode(&z).unwrap_or_default()
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+/// The fixed part of an encode: resetting a pooled zlib-rs compressor (its reset clears
+/// the 64 Ki-entry hash head, 128 KiB) and compressing an empty input.
+fn reset_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gzip_fixed_cost");
+    for level in [1u32, 6] {
+        let codec = GzipCodec::with_config(GzipConfig {
+            level,
+            ..GzipConfig::default()
+        });
+        g.bench_function(format!("encode_empty_level{level}"), |b| {
+            b.iter(|| codec.encode(black_box(b"")).unwrap_or_default())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, roundtrip, one_way, levels, reset_cost);
+/// Encode+decode of the 1 KB payloads at levels 1 and 6 in a plain loop, reporting
+/// wall-clock and on-CPU rates (the machine is shared; on-CPU time excludes waiting).
+fn report(n: u32) {
+    for (name, data) in payloads().into_iter().filter(|(n, _)| n.ends_with("_1k")) {
+        for level in [1u32, 6] {
+            let codec = GzipCodec::with_config(GzipConfig {
+                level,
+                ..GzipConfig::default()
+            });
+            let (t0, c0) = (Instant::now(), thread_cpu_ns());
+            for _ in 0..n {
+                let z = codec.encode(black_box(&data)).unwrap_or_default();
+                black_box(codec.decode(&z).unwrap_or_default());
+            }
+            let wall = t0.elapsed().as_secs_f64();
+            let cpu = thread_cpu_ns().zip(c0).map(|(a, b)| (a - b) as f64 / 1e9);
+            let size = codec.encode(&data).map_or(0, |z| z.len());
+            println!(
+                "gzip {name} level {level}: {} -> {size} bytes; encode+decode {:.0}/s wall, {} on-CPU",
+                data.len(),
+                f64::from(n) / wall,
+                cpu.map_or("n/a".to_owned(), |c| format!("{:.0}/s", f64::from(n) / c)),
+            );
+        }
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo bench` passes --bench; under `cargo test --benches` run a token-sized loop.
+    let benching = std::env::args().any(|a| a == "--bench");
+    report(if benching { 200_000 } else { 10 });
+}

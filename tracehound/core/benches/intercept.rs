@@ -4,7 +4,8 @@
 //! (add `-- --noplot`; a filter such as `-- clean` runs a subset of the criterion part).
 //!
 //! What is measured (v1 figures from spec §27.2 on the same machine type):
-//! * `intercept/clean_single_thread` — one clean scent per call on the system clock.
+//! * `intercept/clean_single_thread` — one clean scent per call on the agent's default
+//!   clock (`TscClock`: wall-clock ms read via the CPU's time-stamp counter).
 //!   The limiter is on the clean path, so it is configured not to reject:
 //!   `window_ms = 1`, `max_requests = 1_000_000`, one source per thread; each call still
 //!   does a full sliding-window check (log push, expiry of old entries, LRU touch).

@@ -6,8 +6,11 @@
 
 use std::time::Instant;
 
+mod support;
+
 use criterion::{black_box, BatchSize, Criterion, Throughput};
 use serde_json::json;
+use support::thread_cpu_ns;
 use tracehound_core::evidence::{Evidence, EvidenceFactory};
 use tracehound_core::quarantine::{InsertOutcome, QuarantineConfig, QuarantineStore};
 use tracehound_core::types::{Severity, ThreatCategory, ThreatSignal};
@@ -59,13 +62,6 @@ fn insert_bench(c: &mut Criterion) {
     });
     g.finish();
     assert_eq!(q.len(), FULL);
-}
-
-/// Nanoseconds this thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
-/// figures can be read on a shared, overloaded machine; `None` elsewhere.
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Times each insert individually (pre-built evidence), prints ops/s and percentiles.

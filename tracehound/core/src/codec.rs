@@ -21,10 +21,16 @@ pub use envelope::{decode_with_integrity, encode_with_integrity, verify, Encoded
 pub use error::CodecError;
 pub use gzip::{
     cold_path_codec, hot_path_codec, CodecStats, GzipCodec, GzipConfig, HotPathGzip, DEFAULT_LEVEL,
-    DEFAULT_MAX_DECODED_SIZE,
+    DEFAULT_MAX_DECODED_SIZE, HOT_PATH_LEVEL,
 };
 pub use inflate::GzipDecoder;
 pub use thcs::{
     object_key, pack_envelope, unpack_envelope, unpack_verified, DEFAULT_KEY_PREFIX, HEADER_SIZE,
     MAGIC, VERSION,
 };
+
+/// Bytes zlib moved in one call, from its running total before and after (totals only
+/// grow; a call moves at most one buffer, so the difference fits in `usize`).
+fn progress(before: u64, after: u64) -> usize {
+    usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
+}

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::error::TracehoundError;
+use crate::hexfmt::{hex32, hex_str};
 use crate::types::Severity;
 
 pub use factory::{EvidenceFactory, HotPathCodec};
-pub(crate) use records::{purge_id, secure_id_into, SECURE_ID_LEN};
+pub(crate) use records::purge_id;
 pub use records::{EvacuateRecord, NeutralizationRecord, PurgeReason, PurgeRecord, PurgedScent};
 
 /// Immutable metadata shared between an [`Evidence`] and its handles.
@@ -104,7 +105,7 @@ impl Evidence {
         if bytes.is_empty() {
             return Err(TracehoundError::evidence_empty());
         }
-        let expected = parse_hex_lower(expected_hash);
+        let expected = crate::hexfmt::parse_hex32(expected_hash);
         if !compressed {
             let actual: [u8; 32] = Sha256::digest(&bytes).into();
             if expected != Some(actual) {
@@ -199,7 +200,7 @@ impl Evidence {
         now_ms: f64,
     ) -> NeutralizationRecord {
         NeutralizationRecord {
-            id: records::secure_id(),
+            id: crate::id::generate_secure_id(),
             signature: self.signature().to_owned(),
             hash: self.hash().to_owned(),
             size: self.size(),
@@ -211,7 +212,7 @@ impl Evidence {
     /// v1 `evacuate(destination)`: builds the record, hands the bytes over, disposes.
     pub fn evacuate(self, destination: &str, now_ms: f64) -> (Vec<u8>, EvacuateRecord) {
         let record = EvacuateRecord {
-            id: records::secure_id(),
+            id: crate::id::generate_secure_id(),
             signature: self.signature().to_owned(),
             destination: destination.to_owned(),
             timestamp: now_ms,
@@ -226,35 +227,6 @@ impl Drop for Evidence {
     fn drop(&mut self) {
         self.meta.disposed.store(true, Ordering::Release);
     }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-    }
-    out
-}
-
-fn hex4(bytes: &[u8; 4]) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-    }
-    out
-}
-
-fn hex_str(hex: &[u8; 64]) -> &str {
-    // Only ever filled by `hex32`, which writes ASCII.
-    std::str::from_utf8(hex).unwrap_or("")
-}
-
-fn parse_hex_lower(s: &str) -> Option<[u8; 32]> {
-    crate::audit::ChainHash::from_hex(s).map(|h| h.0)
 }
 
 #[cfg(test)]
@@ -296,15 +268,6 @@ mod tests {
             (e.hash(), e.size(), e.bytes()),
             (HELLO_SHA, 5, &b"hello"[..])
         );
-    }
-
-    #[test]
-    fn record_ids_are_valid_secure_ids() {
-        let mut buf = [0u8; SECURE_ID_LEN];
-        let a = secure_id_into(&mut buf).to_owned();
-        assert!(crate::id::is_valid_secure_id(&a), "{a}");
-        assert_ne!(a, secure_id_into(&mut buf));
-        assert!(crate::id::is_valid_secure_id(&records::secure_id()));
     }
 
     #[test]

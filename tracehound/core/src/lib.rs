@@ -6,25 +6,26 @@
 //! Tracehound v1 wherever v1's formats are observable (canonical JSON, signatures, audit
 //! chain hashes, codec envelope, IPC frames).
 
-pub mod error;
-pub mod types;
 pub mod canonical;
+pub mod error;
 pub mod hash;
+mod hexfmt;
 pub mod id;
+pub mod types;
 
+pub mod audit;
 pub mod evidence;
 pub mod quarantine;
-pub mod audit;
 pub mod rate_limit;
 
 pub mod codec;
-pub mod ipc;
-pub mod notify;
-pub mod lane_queue;
-pub mod scheduler;
-pub mod watcher;
 pub mod fail_safe;
+pub mod ipc;
+pub mod lane_queue;
+pub mod notify;
+pub mod scheduler;
 pub mod state;
+pub mod watcher;
 pub mod webhook;
 
 pub mod agent;

@@ -124,7 +124,12 @@ struct Padded(Mutex<Shard>);
 pub struct RateLimiter {
     config: RateLimitConfig,
     shards: Box<[Padded]>,
-    hasher: std::collections::hash_map::RandomState,
+    /// Seeded per limiter from a per-process random secret (foldhash `quality`). About
+    /// 4× cheaper than std's SipHash-1-3 on short source strings; it defeats precomputed
+    /// collision sets, but foldhash itself claims only "minimal" DoS resistance against an
+    /// attacker who can observe timings. Whatever the collisions, a check walks at most one
+    /// shard's sources (`max_sources / shards`), so the cost per check stays bounded.
+    hasher: foldhash::quality::RandomState,
 }
 
 impl std::fmt::Debug for RateLimiter {

@@ -7,13 +7,14 @@
 //! the body. No I/O happens here: callers send [`WebhookRequest`]s with their own HTTP
 //! client (through [`WebhookTransport`]) and use [`RetryPolicy`] for v1's retries.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::canonical::{write_number_or_null, write_string};
 use crate::notify::{Event, EventType};
 
 /// The signature header's name.
@@ -147,89 +148,64 @@ impl WebhookRequest {
 
 /// `JSON.stringify(event)`: `{"type":…,"timestamp":…,"payload":…,"id":…}`.
 pub fn event_body(event: &Event) -> String {
-    let mut out = String::with_capacity(128);
-    out.push_str("{\"type\":");
-    write_js_string(&mut out, event.event_type.as_str());
-    out.push_str(",\"timestamp\":");
-    write_js_number(&mut out, event.timestamp as f64);
-    out.push_str(",\"payload\":");
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"type\":");
+    write_string(&mut out, event.event_type.as_str().as_bytes());
+    out.extend_from_slice(b",\"timestamp\":");
+    write_number_or_null(&mut out, event.timestamp as f64);
+    out.extend_from_slice(b",\"payload\":");
     write_js_json(&mut out, &event.payload);
-    out.push_str(",\"id\":");
-    write_js_string(&mut out, &event.id);
-    out.push('}');
-    out
+    out.extend_from_slice(b",\"id\":");
+    write_string(&mut out, event.id.as_bytes());
+    out.push(b'}');
+    into_string(out)
 }
 
 /// `JSON.stringify(value)` for a JSON value, keys in the value's own order (serde_json
 /// is built with `preserve_order`), numbers formatted as ECMAScript does.
 pub fn js_stringify(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_js_json(&mut out, value);
-    out
+    into_string(out)
 }
 
-fn write_js_json(out: &mut String, value: &Value) {
+fn into_string(out: Vec<u8>) -> String {
+    // Only `&str` contents and ASCII were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_js_json(out: &mut Vec<u8>, value: &Value) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => match n.as_f64() {
-            Some(f) => write_js_number(out, f),
-            None => out.push_str("null"),
+            Some(f) => write_number_or_null(out, f),
+            None => out.extend_from_slice(b"null"),
         },
-        Value::String(s) => write_js_string(out, s),
+        Value::String(s) => write_string(out, s.as_bytes()),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_js_json(out, item);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
-            out.push('{');
+            out.push(b'{');
             for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_js_string(out, k);
-                out.push(':');
+                write_string(out, k.as_bytes());
+                out.push(b':');
                 write_js_json(out, v);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
-}
-
-/// ECMAScript `Number::toString` inside JSON (non-finite numbers become `null`).
-fn write_js_number(out: &mut String, f: f64) {
-    if f.is_finite() {
-        out.push_str(ryu_js::Buffer::new().format_finite(f));
-    } else {
-        out.push_str("null");
-    }
-}
-
-/// ECMAScript `QuoteJSONString`.
-fn write_js_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// v1's retry settings: up to `max_attempts` tries, sleeping `delay_ms * attempt` after a

@@ -2,7 +2,10 @@
 //! (`../shared/vectors/tracehound-v1.json`, keys `gzip`, `integrity_envelope`,
 //! `integrity_envelope_failures`, `ipc`, `webhook`).
 
-use std::path::PathBuf;
+// v1's `meta.lcg32` generator, shared with the codec bench.
+#[path = "../benches/support/mod.rs"]
+mod bench_support;
+mod vectors_support;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -22,63 +25,8 @@ use tracehound_core::notify::{
 use tracehound_core::types::{Severity, ThreatCategory};
 use tracehound_core::webhook::{sign, verify_signature, WebhookConfig};
 
-fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/tracehound-v1.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "v1 vector file missing at {} ({e}); these tests need ../shared/vectors/tracehound-v1.json",
-            path.display()
-        )
-    });
-    serde_json::from_str(&replace_lone_surrogates(&text)).expect("vector file is valid JSON")
-}
-
-/// The file holds a lone-surrogate escape (`\ud800`, in a `hash` case) that serde_json
-/// refuses; none of the sections tested here use it, so it becomes U+FFFD.
-fn replace_lone_surrogates(text: &str) -> String {
-    let b = text.as_bytes();
-    let hex4 = |i: usize| -> Option<u32> {
-        let s = std::str::from_utf8(b.get(i..i + 4)?).ok()?;
-        u32::from_str_radix(s, 16).ok()
-    };
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        if b.get(i + 1) == Some(&b'u') {
-            if let Some(cp) = hex4(i + 2) {
-                let paired = (0xd800..0xdc00).contains(&cp)
-                    && b.get(i + 6..i + 8) == Some(b"\\u")
-                    && hex4(i + 8).is_some_and(|lo| (0xdc00..0xe000).contains(&lo));
-                if paired {
-                    out.extend_from_slice(&b[i..i + 12]);
-                    i += 12;
-                } else if (0xd800..0xe000).contains(&cp) {
-                    out.extend_from_slice(b"\\ufffd");
-                    i += 6;
-                } else {
-                    out.extend_from_slice(&b[i..i + 6]);
-                    i += 6;
-                }
-                continue;
-            }
-        }
-        out.extend_from_slice(&b[i..(i + 2).min(b.len())]);
-        i += 2;
-    }
-    String::from_utf8(out).expect("ASCII edits keep UTF-8 valid")
-}
-
 fn section(name: &str) -> Value {
-    let v = vectors();
-    v.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("vector section {name} missing"))
+    vectors_support::serde_section(name)
 }
 
 fn b64(s: &Value) -> Vec<u8> {
@@ -93,17 +41,6 @@ fn hexv(s: &Value) -> Vec<u8> {
 
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
-}
-
-/// meta.lcg32: x_{n+1} = 1103515245 x_n + 12345 mod 2^32, byte = x_{n+1} >> 24.
-fn lcg32(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// meta.cyc37: character i is "a..z0..9 "[i mod 37].
@@ -122,7 +59,7 @@ fn vector_input(case: &Value) -> Vec<u8> {
         cyc37(len)
     } else if let Some(rest) = name.strip_prefix("lcg32_seed") {
         let seed: u32 = rest.split('_').next().unwrap().parse().unwrap();
-        lcg32(seed, len)
+        bench_support::lcg32(seed, len)
     } else {
         panic!("don't know how to regenerate input of {name}");
     };

@@ -1,7 +1,8 @@
 //! v1 vectors for the lane queue and the fail-safe (`../shared/vectors/tracehound-v1.json`,
 //! keys `lane_queue`, `fail_safe`).
 
-use std::path::PathBuf;
+mod vectors_support;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -9,63 +10,8 @@ use tracehound_core::fail_safe::{FailSafe, FailSafeConfig, FailSafeEvent, PanicL
 use tracehound_core::lane_queue::{LaneConfig, LaneCounts, LaneQueue, OverflowPolicy};
 use tracehound_core::types::Severity;
 
-fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/tracehound-v1.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "v1 vector file missing at {} ({e}); these tests need ../shared/vectors/tracehound-v1.json",
-            path.display()
-        )
-    });
-    serde_json::from_str(&replace_lone_surrogates(&text)).expect("vector file is valid JSON")
-}
-
-/// The file holds a lone-surrogate escape (`\ud800`, in a `hash` case) that serde_json
-/// refuses; none of the sections tested here use it, so it becomes U+FFFD.
-fn replace_lone_surrogates(text: &str) -> String {
-    let b = text.as_bytes();
-    let hex4 = |i: usize| -> Option<u32> {
-        let s = std::str::from_utf8(b.get(i..i + 4)?).ok()?;
-        u32::from_str_radix(s, 16).ok()
-    };
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        if b.get(i + 1) == Some(&b'u') {
-            if let Some(cp) = hex4(i + 2) {
-                let paired = (0xd800..0xdc00).contains(&cp)
-                    && b.get(i + 6..i + 8) == Some(b"\\u")
-                    && hex4(i + 8).is_some_and(|lo| (0xdc00..0xe000).contains(&lo));
-                if paired {
-                    out.extend_from_slice(&b[i..i + 12]);
-                    i += 12;
-                } else if (0xd800..0xe000).contains(&cp) {
-                    out.extend_from_slice(b"\\ufffd");
-                    i += 6;
-                } else {
-                    out.extend_from_slice(&b[i..i + 6]);
-                    i += 6;
-                }
-                continue;
-            }
-        }
-        out.extend_from_slice(&b[i..(i + 2).min(b.len())]);
-        i += 2;
-    }
-    String::from_utf8(out).expect("ASCII edits keep UTF-8 valid")
-}
-
 fn section(name: &str) -> Value {
-    let v = vectors();
-    v.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("vector section {name} missing"))
+    vectors_support::serde_section(name)
 }
 
 fn severity(s: &str) -> Severity {

@@ -1,7 +1,8 @@
 //! v1 vectors for the store side of the core: `audit_chain`, `audit_chain_edge`,
 //! `rate_limiter`, `quarantine`, `evidence_factory` (../shared/vectors/tracehound-v1.json).
 
-use std::path::PathBuf;
+mod vectors_support;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,37 +15,13 @@ use tracehound_core::rate_limit::{RateLimitConfig, RateLimitDecision, RateLimite
 use tracehound_core::types::{Severity, ThreatCategory, ThreatSignal};
 
 fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/tracehound-v1.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the v1 vectors at {} ({e}); they live in ../shared/vectors/",
-            path.display()
-        )
-    });
-    // The file holds lone surrogates elsewhere (canonical-JSON cases), which serde_json
-    // rejects; parse it as JavaScript does and convert only the sections used here.
-    let all =
-        tracehound_core::canonical::parse_json(text.as_bytes()).expect("vectors file is not JSON");
-    let mut out = serde_json::Map::new();
-    for key in [
+    vectors_support::serde_sections(&[
         "audit_chain",
         "audit_chain_edge",
         "rate_limiter",
         "quarantine",
         "evidence_factory",
-    ] {
-        let section = all
-            .get(key)
-            .unwrap_or_else(|| panic!("vectors have no {key:?} section"));
-        out.insert(
-            key.to_owned(),
-            section
-                .to_serde()
-                .expect("section convertible to serde_json"),
-        );
-    }
-    Value::Object(out)
+    ])
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {

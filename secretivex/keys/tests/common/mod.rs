@@ -135,3 +135,31 @@ pub fn keyset() -> &'static KeySet {
         KeySet { dir, keys }
     })
 }
+
+/// The private key of an unencrypted key file in add-identity form, read here with a
+/// minimal reader of its own (armor, header, check integers) and `secretivex_proto`'s
+/// decoder, independently of the crate's key file parser.
+pub fn wire_of_unencrypted_file(text: &str) -> secretivex_proto::PrivateKeyWire {
+    fn string<'a>(buf: &mut &'a [u8]) -> &'a [u8] {
+        let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        let (field, rest) = buf[4..].split_at(len);
+        *buf = rest;
+        field
+    }
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let binary = STANDARD.decode(body).expect("base64 body");
+    let mut buf = binary
+        .strip_prefix(b"openssh-key-v1\0".as_slice())
+        .expect("magic");
+    assert_eq!(string(&mut buf), b"none", "cipher");
+    assert_eq!(string(&mut buf), b"none", "kdf");
+    assert_eq!(string(&mut buf), b"", "kdf options");
+    assert_eq!(&buf[..4], &[0, 0, 0, 1], "one key");
+    buf = &buf[4..];
+    let _public = string(&mut buf);
+    let section = string(&mut buf);
+    assert_eq!(section[..4], section[4..8], "check integers");
+    let (key, _comment_and_padding) =
+        secretivex_proto::PrivateKeyWire::decode_prefix(&section[8..]).expect("private key");
+    key
+}

@@ -17,7 +17,7 @@ mod clock;
 mod counters;
 mod hooks;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, TscClock};
 pub use hooks::{InterceptEvent, InterceptObserver, RuntimeHooks};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -201,7 +201,7 @@ impl std::fmt::Debug for Agent {
 
 impl Agent {
     /// An agent with its own rate limiter, quarantine (fresh audit chain) and an evidence
-    /// factory without compression (as v1's `createTracehound`), on the system clock.
+    /// factory without compression (as v1's `createTracehound`), on a [`TscClock`] (the wall clock read via the CPU counter).
     pub fn new(config: AgentConfig) -> Result<Agent, TracehoundError> {
         let limiter = Arc::new(RateLimiter::new(config.rate_limit)?);
         let quarantine = Arc::new(Quarantine::new(config.quarantine));
@@ -231,7 +231,7 @@ impl Agent {
             limiter,
             quarantine,
             factory,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(TscClock::new()),
             counters: Counters::new(),
             observer: None,
         })

@@ -1,8 +1,9 @@
 //! v1's export format: a JSON array of `{id, type, signature, timestamp, previousHash, hash}`
 //! objects, and the import that lets a v1 export be verified.
 
-use super::json::{hex32, write_js_number, write_js_string};
 use super::{AuditChain, ChainHash, RecordKind};
+use crate::canonical::{write_number_or_null, write_string};
+use crate::hexfmt::hex32;
 
 /// One exported record (v1 `AuditRecord`), owned.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,13 +67,13 @@ impl AuditChain {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"id\":");
-            write_js_string(&mut out, r.id);
+            write_string(&mut out, r.id.as_bytes());
             out.extend_from_slice(b",\"type\":\"");
             out.extend_from_slice(r.kind.as_str().as_bytes());
             out.extend_from_slice(b"\",\"signature\":");
-            write_js_string(&mut out, r.signature);
+            write_string(&mut out, r.signature.as_bytes());
             out.extend_from_slice(b",\"timestamp\":");
-            write_js_number(&mut out, r.timestamp);
+            write_number_or_null(&mut out, r.timestamp);
             out.extend_from_slice(b",\"previousHash\":\"");
             out.extend_from_slice(&hex32(&r.previous_hash.0));
             out.extend_from_slice(b"\",\"hash\":\"");

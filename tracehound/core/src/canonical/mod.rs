@@ -32,6 +32,7 @@ pub use value::{JsString, JsValue};
 use std::cell::RefCell;
 
 use crate::error::TracehoundError;
+pub(crate) use write::{needs_escape, write_number_or_null, write_string};
 use write::{WriteFail, Writer};
 
 /// Deepest nesting of arrays/objects accepted. v1 had no limit and failed with a stack

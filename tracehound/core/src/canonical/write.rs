@@ -112,7 +112,8 @@ pub(crate) fn write_number(out: &mut Vec<u8>, f: f64) {
         // Both zeros print as "0".
         out.push(b'0');
     } else if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
-        // Exact integers print without fraction or exponent; cheaper than ryu.
+        // Exact integers (millisecond timestamps above all) print without fraction or
+        // exponent; below 2^53 the conversion is exact, and this is cheaper than ryu.
         write_i64(out, f as i64);
     } else {
         let mut buf = ryu_js::Buffer::new();
@@ -120,22 +121,49 @@ pub(crate) fn write_number(out: &mut Vec<u8>, f: f64) {
     }
 }
 
-fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut pos = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Writes a number as `JSON.stringify` does outside the canonical path: like
+/// [`write_number`] for finite values, `null` for NaN and ±Infinity.
+#[inline]
+pub(crate) fn write_number_or_null(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        write_number(out, f);
+    } else {
+        out.extend_from_slice(b"null");
     }
+}
+
+/// "00".."99": two digits per table lookup halves the divisions.
+static DIGITS2: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+fn write_i64(out: &mut Vec<u8>, v: i64) {
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[pos..]);
+    let mut n = v.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut pos = digits.len();
+    // 20 digits hold any u64, so `pos` never underflows and the indices stay in range.
+    while n >= 100 {
+        pos -= 2;
+        digits[pos..pos + 2].copy_from_slice(&DIGITS2[(n % 100) as usize]);
+        n /= 100;
+    }
+    if n >= 10 {
+        pos -= 2;
+        digits[pos..pos + 2].copy_from_slice(&DIGITS2[n as usize]);
+    } else {
+        pos -= 1;
+        digits[pos] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[pos..]);
 }
 
 /// Escape class per byte: 0 = literal, `b'u'` = `\u00xx`, `SURR` = possible surrogate
@@ -181,6 +209,26 @@ fn has_byte(w: u64, b: u8) -> bool {
 #[inline]
 fn word_needs_attention(w: u64) -> bool {
     has_byte_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') || has_byte(w, 0xED)
+}
+
+/// True if a `JSON.stringify` string literal of `s` differs from `"` + `s` + `"`: it has a
+/// `"`, a `\` or a byte below 0x20 (for `&str` input, where lone surrogates cannot occur).
+/// Eight bytes per step: ids and signatures almost never need escaping, so the audit
+/// chain checks once and then copies them verbatim.
+pub(crate) fn needs_escape(s: &[u8]) -> bool {
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        if has_byte_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Writes a quoted string with `JSON.stringify`'s escaping (well-formed variant: lone
@@ -380,6 +428,50 @@ mod tests {
         ];
         for (f, want) in cases {
             assert_eq!(num(f), want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn integers_and_non_finite() {
+        for x in [
+            5.0,
+            10.0,
+            99.0,
+            100.0,
+            101.0,
+            1009.0,
+            123_456_789.0,
+            -7.0,
+            -10.0,
+        ] {
+            assert_eq!(num(x), format!("{}", x as i64));
+        }
+        assert_eq!(num(1_700_000_000_000.0), "1700000000000");
+        assert_eq!(num(-9_007_199_254_740_991.0), "-9007199254740991");
+        for (x, want) in [(f64::NAN, "null"), (f64::INFINITY, "null"), (-1.5, "-1.5")] {
+            let mut v = Vec::new();
+            write_number_or_null(&mut v, x);
+            assert_eq!(String::from_utf8(v).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn escape_scan_matches_bytewise_check() {
+        for s in [
+            "",
+            "plain-ascii-id-0123456789",
+            "é😀 no escapes here at all, \u{d55c}\u{d7a3}",
+            "x\"",
+            "abcdefgh\\",
+            "abcdefghijklmno\u{1f}",
+            "\u{7f}\u{80}",
+        ] {
+            let slow = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+            assert_eq!(needs_escape(s.as_bytes()), slow, "{s:?}");
+            // Not needing escapes means the writer copies the string verbatim.
+            let mut v = Vec::new();
+            write_string(&mut v, s.as_bytes());
+            assert_eq!(v == format!("\"{s}\"").into_bytes(), !slow, "{s:?}");
         }
     }
 

@@ -124,10 +124,8 @@ impl GzipEncoder {
                 .map_err(|e| CodecError::EncodeFailed {
                     reason: e.to_string(),
                 })?;
-            let consumed = usize::try_from(self.deflate.total_in().saturating_sub(in_before))
-                .unwrap_or(usize::MAX);
-            let produced = usize::try_from(self.deflate.total_out().saturating_sub(out_before))
-                .unwrap_or(usize::MAX);
+            let consumed = super::progress(in_before, self.deflate.total_in());
+            let produced = super::progress(out_before, self.deflate.total_out());
             input = input.get(consumed..).unwrap_or(&[]);
             if produced > 0 {
                 let out = self

@@ -207,17 +207,8 @@ impl GzipCodec {
         mut writer: W,
     ) -> Result<(u64, u64), CodecError> {
         let mut enc = GzipEncoder::new(self.config.level);
-        let mut buf = vec![0u8; 64 * 1024];
         let mut sink = |chunk: &[u8]| writer.write_all(chunk).map_err(io_err);
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(e)),
-            };
-            enc.push(buf.get(..n).unwrap_or(&[]), &mut sink)?;
-        }
+        for_each_chunk(&mut reader, |chunk| enc.push(chunk, &mut sink))?;
         let out = enc.finish(&mut sink)?;
         let input = enc.total_in();
         self.counters.encoded(input, out);
@@ -232,17 +223,8 @@ impl GzipCodec {
         mut writer: W,
     ) -> Result<u64, CodecError> {
         let mut dec = GzipDecoder::new(self.config.max_decoded_size);
-        let mut buf = vec![0u8; 64 * 1024];
         let mut sink = |chunk: &[u8]| writer.write_all(chunk).map_err(io_err);
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(e)),
-            };
-            dec.push(buf.get(..n).unwrap_or(&[]), &mut sink)?;
-        }
+        for_each_chunk(&mut reader, |chunk| dec.push(chunk, &mut sink))?;
         let total = dec.finish()?;
         self.counters.decoded();
         Ok(total)
@@ -296,15 +278,35 @@ impl HotPathGzip {
         self.codec.encode(input)
     }
 
+    /// The compression level in use.
+    pub fn level(&self) -> u32 {
+        self.codec.config().level
+    }
+
     /// The shared codec's counters.
     pub fn stats(&self) -> CodecStats {
         self.codec.stats()
     }
 }
 
-/// v1 `createHotPathCodec()`: an encode-only handle over a fresh level-6 codec.
+/// Level of [`hot_path_codec`]: 1 (zlib-rs `deflate_quick`).
+///
+/// The hot path compresses evidence inside `intercept`, where latency matters more than
+/// size. On 1 KB payloads level 1 encodes+decodes 2–2.5× faster than level 6 and
+/// gives larger output (measured in `docs/PERFORMANCE-tracehound.md`: JSON-like text
+/// 565 vs 410 bytes, an HTTP request 930 vs 733 bytes). The output is ordinary gzip
+/// (RFC 1952); the evidence hash is of the uncompressed bytes either way.
+/// [`GzipCodec::new`] / [`GzipConfig::default`] stay at v1's level 6
+/// ([`DEFAULT_LEVEL`]) for everything else.
+pub const HOT_PATH_LEVEL: u32 = 1;
+
+/// v1 `createHotPathCodec()`: an encode-only handle over a fresh codec at
+/// [`HOT_PATH_LEVEL`] (v1 used level 6; see there for why this differs).
 pub fn hot_path_codec() -> HotPathGzip {
-    HotPathGzip::new(Arc::new(GzipCodec::new()))
+    HotPathGzip::new(Arc::new(GzipCodec::with_config(GzipConfig {
+        level: HOT_PATH_LEVEL,
+        ..GzipConfig::default()
+    })))
 }
 
 /// v1 `createColdPathCodec()`: a full codec.
@@ -317,6 +319,23 @@ fn isize_hint(input: &[u8]) -> u64 {
     match input.len().checked_sub(4).and_then(|s| input.get(s..)) {
         Some(&[a, b, c, d]) => u64::from(u32::from_le_bytes([a, b, c, d])),
         _ => 0,
+    }
+}
+
+/// Reads `reader` to its end in 64 KiB pieces, handing each to `f` (retrying reads
+/// interrupted by a signal).
+fn for_each_chunk<R: Read>(
+    reader: &mut R,
+    mut f: impl FnMut(&[u8]) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(buf.get(..n).unwrap_or(&[]))?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(e)),
+        }
     }
 }
 

@@ -335,10 +335,8 @@ impl GzipDecoder {
                 .inflate
                 .decompress(input, &mut self.scratch, FlushDecompress::None)
                 .map_err(|_| bad("invalid deflate data"))?;
-            let consumed = usize::try_from(self.inflate.total_in().saturating_sub(in_before))
-                .unwrap_or(usize::MAX);
-            let produced = usize::try_from(self.inflate.total_out().saturating_sub(out_before))
-                .unwrap_or(usize::MAX);
+            let consumed = super::progress(in_before, self.inflate.total_in());
+            let produced = super::progress(out_before, self.inflate.total_out());
             input = input.get(consumed..).unwrap_or(&[]);
             if produced > 0 {
                 let out = self

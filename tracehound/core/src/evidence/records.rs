@@ -90,37 +90,6 @@ pub struct PurgeRecord {
     pub purge_timestamp: f64,
 }
 
-pub(crate) use crate::id::SECURE_ID_LEN;
-
-/// Writes a secure id in `crate::id`'s format (spec §6) into `buf` without allocating:
-/// the eviction path appends one per evicted item and should not pay for a `String`.
-pub(crate) fn secure_id_into(buf: &mut [u8; SECURE_ID_LEN]) -> &str {
-    use rand::RngCore;
-    // `Uuid::now_v7()` asks the OS for randomness on every call (a system call per
-    // eviction); the thread's CSPRNG is seeded from the OS once and is as unpredictable.
-    let mut random = [0u8; 14];
-    rand::thread_rng().fill_bytes(&mut random);
-    let (uuid_random, tail) = random.split_at(10);
-    let mut uuid_bytes = [0u8; 10];
-    uuid_bytes.copy_from_slice(uuid_random);
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &uuid_bytes).into_uuid();
-    let (uuid_part, rest) = buf.split_at_mut(36);
-    uuid.hyphenated().encode_lower(uuid_part);
-    let mut tail4 = [0u8; 4];
-    tail4.copy_from_slice(tail);
-    rest[0] = b'-';
-    rest[1..].copy_from_slice(&super::hex4(&tail4));
-    std::str::from_utf8(buf).unwrap_or("")
-}
-
-/// A v1-format secure id, owned.
-pub(crate) fn secure_id() -> String {
-    crate::id::generate_secure_id()
-}
-
 /// v1's purge id: `prg-{now}-{6 base36 chars}`.
 pub(crate) fn purge_id(now_ms: f64) -> String {
     use rand::Rng;
@@ -130,6 +99,6 @@ pub(crate) fn purge_id(now_ms: f64) -> String {
         .map(|_| char::from(B36[rng.gen_range(0..36)]))
         .collect();
     let mut now = Vec::new();
-    crate::audit::json::write_js_number(&mut now, now_ms);
+    crate::canonical::write_number_or_null(&mut now, now_ms);
     format!("prg-{}-{suffix}", String::from_utf8_lossy(&now))
 }

@@ -335,8 +335,8 @@ impl QuarantineStore {
     /// Appends a neutralization record for `evidence` without building an owned record
     /// (the eviction hot path): id written on the stack, then the evidence is dropped.
     fn audit_neutralization(&mut self, evidence: Evidence, now_ms: f64) {
-        let mut id = [0u8; crate::evidence::SECURE_ID_LEN];
-        let id = crate::evidence::secure_id_into(&mut id);
+        let mut id = [0u8; crate::id::SECURE_ID_LEN];
+        let id = crate::id::write_secure_id(&mut id);
         self.audit
             .append(RecordKind::Neutralization, id, evidence.signature(), now_ms);
         drop(evidence);

@@ -1,7 +1,7 @@
 //! One shard of the rate limiter: a hash table from source to a slot in an intrusive
 //! doubly linked LRU list (most recently active at the head), all O(1).
 //!
-//! The source is hashed once per check (keyed SipHash, in [`super::RateLimiter`]); that
+//! The source is hashed once per check (seeded foldhash, in [`super::RateLimiter`]); that
 //! hash picks the shard and is the key of this shard's table, whose hasher passes it
 //! through. Sources whose 64-bit hashes collide are chained through their nodes and told
 //! apart by comparing the source itself.
@@ -28,7 +28,7 @@ struct Node {
     last_activity: u64,
 }
 
-/// Passes an already computed 64-bit hash through (the table's keys are SipHash values).
+/// Passes an already computed 64-bit hash through (the table's keys are seeded hashes).
 #[derive(Default)]
 pub(super) struct PassThrough(u64);
 

@@ -59,3 +59,19 @@ pub fn to_serde(v: &JsValue) -> serde_json::Value {
     v.to_serde()
         .unwrap_or_else(|| panic!("not representable in serde_json: {v:?}"))
 }
+
+/// Section `name` converted to serde_json (for sections without lone surrogates; the
+/// file as a whole has one, which serde_json refuses, so it is parsed as v1 does first).
+pub fn serde_section(name: &str) -> serde_json::Value {
+    to_serde(section(&load(), name))
+}
+
+/// The named sections, each converted as [`serde_section`], in one object keyed by name.
+pub fn serde_sections(names: &[&str]) -> serde_json::Value {
+    let all = load();
+    let map = names
+        .iter()
+        .map(|&n| ((*n).to_owned(), to_serde(section(&all, n))))
+        .collect();
+    serde_json::Value::Object(map)
+}
