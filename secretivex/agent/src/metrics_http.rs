@@ -1,28 +1,38 @@
-//! The opt-in metrics listener: a minimal HTTP/1.1 responder answering `GET /metrics`
-//! (and `GET /`) with the Prometheus text format, then closing the connection.
+//! The opt-in metrics listener: an HTTP/1.1 server (hyper) answering `GET /metrics` (and
+//! `GET /`) with the Prometheus text format, one request per connection.
 //!
 //! It listens on a loopback TCP address or a Unix socket only: the page tells how busy the
 //! agent is and which key types it uses, which is nobody else's business. Requests are
 //! small and bounded: a request head over 8 KiB, or not complete within 5 s, is dropped;
-//! at most 16 scrapes are served at once.
+//! a connection lasts at most 15 s in all; at most 16 scrapes are served at once.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 
 use crate::Agent;
 
-/// Longest request head accepted.
+/// Largest read buffer, hence longest request head accepted (hyper's minimum).
 const MAX_HEAD: usize = 8 * 1024;
-/// Time a scraper has to send its request.
+/// Time a scraper has to send its request head.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a whole connection may take, so a scraper that stops reading frees its slot.
+const CONN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Scrapes served at once.
 const MAX_SCRAPES: usize = 16;
+/// Content type of the Prometheus text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where metrics are served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +118,13 @@ pub async fn serve_metrics(listener: MetricsListener, agent: Arc<Agent>) {
         let accepted = match &listener {
             MetricsListener::Tcp(l) => l.accept().await.map(|(s, _)| {
                 tokio::spawn(async move {
-                    answer(s, &agent).await;
+                    answer(s, agent).await;
                     drop(permit);
                 });
             }),
             MetricsListener::Unix(l) => l.accept().await.map(|(s, _)| {
                 tokio::spawn(async move {
-                    answer(s, &agent).await;
+                    answer(s, agent).await;
                     drop(permit);
                 });
             }),
@@ -126,62 +136,51 @@ pub async fn serve_metrics(listener: MetricsListener, agent: Arc<Agent>) {
     }
 }
 
-/// Reads one request head and answers it.
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, agent: &Agent) {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Some(head)) => head,
-        _ => return,
-    };
-    let response = respond(&head, agent);
-    let _ = stream.write_all(&response).await;
-    let _ = stream.shutdown().await;
-}
-
-/// Reads until the blank line ending the head; `None` on EOF, error or a head too long.
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        head.extend_from_slice(chunk.get(..n)?);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            return Some(head);
-        }
-        if head.len() > MAX_HEAD {
-            return None;
-        }
+/// Serves one request on `stream` with hyper, then closes it. Malformed requests get
+/// hyper's own 400; a slow or silent client is dropped by the timeouts.
+async fn answer<S>(stream: S, agent: Arc<Agent>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let response = respond(req.method(), req.uri().path(), &agent);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        // One scrape per connection, as Prometheus opens a new one each time anyway.
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(CONN_TIMEOUT, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection ended with an error"),
+        Err(_) => tracing::debug!("metrics connection timed out"),
     }
 }
 
-/// The full HTTP response to a request head.
-fn respond(head: &[u8], agent: &Agent) -> Vec<u8> {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next(), parts.next());
-    let (status, content_type, body) = match (method, target) {
-        (Some("GET"), Some("/metrics" | "/")) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            agent.metrics.render(),
+/// The response to `method` on `path`: the page, 404 for other paths, 405 for other methods.
+fn respond(method: &Method, path: &str, agent: &Agent) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (method, path) {
+        (&Method::GET, "/metrics" | "/") => (StatusCode::OK, TEXT_FORMAT, agent.metrics.render()),
+        (&Method::GET, _) => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
         ),
-        (Some("GET"), Some(_)) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
-            "405 Method Not Allowed",
+            StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             "only GET\n".to_string(),
         ),
     };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 #[cfg(test)]
@@ -221,23 +220,73 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn answers_get_metrics_and_refuses_others() {
-        let agent = Agent::try_new(Config {
+    fn test_agent() -> Arc<Agent> {
+        Agent::try_new(Config {
             signer_threads: 1,
             ..Config::default()
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Sends `request` as raw bytes through [`answer`] and returns everything written back.
+    async fn exchange(agent: &Arc<Agent>, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(answer(server, agent.clone()));
+        client.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        served.await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_get_metrics_and_refuses_others() {
+        let agent = test_agent();
         agent.metrics.opened();
-        let ok = respond(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &agent);
-        let ok = String::from_utf8(ok).unwrap();
-        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(ok.contains("secretivex_agent_connections_total 1"));
-        let missing = String::from_utf8(respond(b"GET /x HTTP/1.1\r\n\r\n", &agent)).unwrap();
-        assert!(missing.starts_with("HTTP/1.1 404"));
-        let post = String::from_utf8(respond(b"POST /metrics HTTP/1.1\r\n\r\n", &agent)).unwrap();
-        assert!(post.starts_with("HTTP/1.1 405"));
-        let junk = String::from_utf8(respond(b"\xff\xfe\r\n\r\n", &agent)).unwrap();
-        assert!(junk.starts_with("HTTP/1.1 405"));
+        let ok = exchange(&agent, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(ok.contains(TEXT_FORMAT), "{ok}");
+        assert!(ok.contains("secretivex_agent_connections_total 1"), "{ok}");
+        let root = exchange(&agent, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(root.starts_with("HTTP/1.1 200 OK\r\n"), "{root}");
+        let missing = exchange(&agent, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        let post = exchange(&agent, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+        let junk = exchange(&agent, b"\xff\xfe\r\n\r\n").await;
+        assert!(junk.starts_with("HTTP/1.1 400"), "{junk}");
+    }
+
+    #[tokio::test]
+    async fn oversized_head_is_refused() {
+        let agent = test_agent();
+        let mut request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', 2 * MAX_HEAD));
+        request.extend_from_slice(b"\r\n\r\n");
+        let answer = exchange(&agent, &request).await;
+        assert!(!answer.contains("200 OK"), "{answer}");
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_client_is_dropped() {
+        let agent = test_agent();
+        // Half a head and then nothing. Time is paused (virtual, so no wall-clock
+        // threshold): it jumps to the next timer once the runtime is idle.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(1024);
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let ended = tokio::time::timeout(4 * CONN_TIMEOUT, answer(server, agent)).await;
+        assert!(ended.is_ok(), "the connection was never dropped");
+        // The head timeout, not the whole-connection one, ended it.
+        assert!(started.elapsed() < CONN_TIMEOUT, "{:?}", started.elapsed());
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        assert!(!String::from_utf8_lossy(&out).contains("200 OK"));
     }
 }

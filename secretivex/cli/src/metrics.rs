@@ -1,22 +1,27 @@
 //! `secretivex metrics`: scrape a SecretiveX agent's metrics listener (`--metrics-listen`)
-//! over HTTP/1.1 and print a summary: signs by key type, latency and queue-wait quantiles
-//! (bucket upper bounds), connections, failures by reason.
+//! over HTTP/1.1 (hyper's client connection, on a single-threaded tokio runtime) and print a
+//! summary: signs by key type, latency and queue-wait quantiles (bucket upper bounds),
+//! connections, failures by reason.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header::{CONNECTION, HOST};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::Outcome;
 
-/// Longest wait for the agent's answer.
+/// Longest wait for the whole scrape (connect, request, answer).
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest page accepted.
-const MAX_PAGE: u64 = 16 * 1024 * 1024;
+const MAX_PAGE: usize = 16 * 1024 * 1024;
 /// Prefix of every series the agent exports.
 const PREFIX: &str = "secretivex_agent_";
 
@@ -30,29 +35,40 @@ pub enum Target<'a> {
 
 /// Scrapes `target` and prints the summary (or the raw page with `raw`).
 pub fn run(target: Target<'_>, raw: bool) -> Result<Outcome> {
-    let page = match target {
-        Target::Url(url) => {
-            let (host_port, path) = split_url(url)?;
-            let stream =
-                TcpStream::connect(host_port).with_context(|| format!("connect to {host_port}"))?;
-            stream.set_read_timeout(Some(TIMEOUT))?;
-            stream.set_write_timeout(Some(TIMEOUT))?;
-            fetch(stream, host_port, path)?
-        }
-        Target::Unix(path) => {
-            let stream = UnixStream::connect(path)
-                .with_context(|| format!("connect to {}", path.display()))?;
-            stream.set_read_timeout(Some(TIMEOUT))?;
-            stream.set_write_timeout(Some(TIMEOUT))?;
-            fetch(stream, "localhost", "/metrics")?
-        }
-    };
+    // One request: a current-thread runtime is all it needs, and only this command pays for it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("start the I/O runtime")?;
+    let page = runtime
+        .block_on(async { tokio::time::timeout(TIMEOUT, scrape(target)).await })
+        .map_err(|_| anyhow!("no answer from the metrics listener within {TIMEOUT:?}"))??;
     if raw {
         print!("{page}");
     } else {
         print!("{}", Summary::parse(&page).render());
     }
     Ok(Outcome::Ok)
+}
+
+/// Connects to `target` and fetches its page.
+async fn scrape(target: Target<'_>) -> Result<String> {
+    match target {
+        Target::Url(url) => {
+            let (host_port, path) = split_url(url)?;
+            let stream = TcpStream::connect(host_port)
+                .await
+                .with_context(|| format!("connect to {host_port}"))?;
+            fetch(stream, host_port, path).await
+        }
+        Target::Unix(path) => {
+            let stream = UnixStream::connect(path)
+                .await
+                .with_context(|| format!("connect to {}", path.display()))?;
+            fetch(stream, "localhost", "/metrics").await
+        }
+    }
 }
 
 /// `http://host:port/path` → (`host:port`, `/path`); the path defaults to `/metrics`.
@@ -66,26 +82,37 @@ fn split_url(url: &str) -> Result<(&str, &str)> {
     })
 }
 
-/// Sends a GET and returns the body of a 200 answer.
-fn fetch(mut stream: impl Read + Write, host: &str, path: &str) -> Result<String> {
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .context("send request")?;
-    let mut answer = String::new();
-    stream
-        .take(MAX_PAGE)
-        .read_to_string(&mut answer)
-        .context("read answer")?;
-    let Some((head, body)) = answer.split_once("\r\n\r\n") else {
-        bail!("not an HTTP answer");
-    };
-    let status = head.lines().next().unwrap_or_default();
-    if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
-        bail!("metrics listener answered: {status}");
+/// Sends a GET over `stream` and returns the body of a 200 answer, at most [`MAX_PAGE`] long.
+async fn fetch<S>(stream: S, host: &str, path: &str) -> Result<String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake")?;
+    // The connection future does the actual I/O; its errors also reach `send_request`.
+    let driver = tokio::spawn(conn);
+    let request = Request::get(path)
+        .header(HOST, host)
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .with_context(|| format!("bad request path {path:?}"))?;
+    let result = async {
+        let response = sender.send_request(request).await.context("send request")?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            bail!("metrics listener answered: {status}");
+        }
+        let body = Limited::new(response.into_body(), MAX_PAGE)
+            .collect()
+            .await
+            .map_err(|e| anyhow!("read answer: {e}"))?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).context("the page is not UTF-8")
     }
-    Ok(body.to_string())
+    .await;
+    driver.abort();
+    result
 }
 
 /// A histogram: cumulative counts per upper bound, and the count.
@@ -314,5 +341,63 @@ secretivex_agent_failures_total{reason=\"unknown_key\"} 0
         );
         assert_eq!(split_url("http://[::1]:9/x").unwrap(), ("[::1]:9", "/x"));
         assert!(split_url("https://127.0.0.1:9100").is_err());
+    }
+
+    /// Runs [`fetch`] against a peer that answers `answer` verbatim; returns the result
+    /// and the request head the peer received.
+    fn fetch_from(answer: Vec<u8>) -> (Result<String>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, mut server) = tokio::io::duplex(64 * 1024);
+            let peer = tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if server.read(&mut byte).await.unwrap() == 0 {
+                        break;
+                    }
+                    head.extend_from_slice(&byte);
+                }
+                // The client may hang up early (page too long): that is its right.
+                let _ = server.write_all(&answer).await;
+                let _ = server.shutdown().await;
+                String::from_utf8(head).unwrap()
+            });
+            let result = fetch(client, "localhost", "/metrics").await;
+            (result, peer.await.unwrap())
+        })
+    }
+
+    #[test]
+    fn fetch_returns_the_page_of_a_200() {
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{PAGE}",
+            PAGE.len()
+        );
+        let (page, head) = fetch_from(answer.into_bytes());
+        assert_eq!(page.unwrap(), PAGE);
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("get /metrics http/1.1\r\n"), "{head}");
+        assert!(head.contains("host: localhost\r\n"), "{head}");
+    }
+
+    #[test]
+    fn fetch_refuses_errors_and_oversized_pages() {
+        let (missing, _) =
+            fetch_from(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec());
+        let missing = missing.unwrap_err().to_string();
+        assert!(missing.contains("404"), "{missing}");
+        let mut huge = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_PAGE + 1
+        )
+        .into_bytes();
+        huge.resize(huge.len() + MAX_PAGE + 1, b'a');
+        let (huge, _) = fetch_from(huge);
+        assert!(huge.is_err());
     }
 }
