@@ -26,8 +26,9 @@ where
     F: Future<Output = ()>,
 {
     tokio::pin!(shutdown);
-    let mut errors = ErrorLog::default();
-    let mut refusals = RefusalLog::default();
+    let mut errors = LogLimiter::default();
+    let mut refusals = LogLimiter::default();
+    let mut strangers = LogLimiter::default();
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
@@ -45,11 +46,14 @@ where
                 };
                 if !peer::is_allowed(peer.uid, agent.config.owner_uid) {
                     agent.metrics.refused(RefusalReason::Peer);
-                    tracing::warn!(
-                        uid = peer.uid,
-                        pid = peer.pid,
-                        "refused connection from another user"
-                    );
+                    if let Some(suppressed) = strangers.admit() {
+                        tracing::warn!(
+                            uid = peer.uid,
+                            pid = peer.pid,
+                            suppressed,
+                            "refused connection from another user"
+                        );
+                    }
                     drop(stream);
                     continue;
                 }
@@ -57,7 +61,12 @@ where
                     // Closing at once tells the client (EOF) instead of leaving it waiting
                     // in the backlog for a slot that may not come.
                     agent.metrics.refused(RefusalReason::MaxConnections);
-                    refusals.report();
+                    if let Some(suppressed) = refusals.admit() {
+                        tracing::warn!(
+                            suppressed,
+                            "max connections reached; closing new connections at once"
+                        );
+                    }
                     drop(stream);
                     continue;
                 };
@@ -73,7 +82,14 @@ where
                 } else {
                     ERROR_BACKOFF
                 };
-                errors.report(&e, backoff);
+                if let Some(suppressed) = errors.admit() {
+                    tracing::warn!(
+                        error = %e,
+                        backoff_ms = backoff.as_millis() as u64,
+                        suppressed,
+                        "accept failed; backing off and going on"
+                    );
+                }
                 tokio::time::sleep(backoff).await;
             }
         }
@@ -110,58 +126,28 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Rate-limits the warning about connections refused at `max_connections`.
+/// Lets a repeated warning through at most once per second and counts the ones held
+/// back, so a long fd shortage or a flood of refused connections does not flood the log.
 #[derive(Default)]
-struct RefusalLog {
+struct LogLimiter {
     last: Option<Instant>,
     suppressed: u64,
 }
 
-impl RefusalLog {
-    fn report(&mut self) {
+impl LogLimiter {
+    /// `Some(number held back since the last one logged)` when this occurrence is to be
+    /// logged, `None` when it is held back.
+    fn admit(&mut self) -> Option<u64> {
         let now = Instant::now();
         if self
             .last
             .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
         {
             self.suppressed += 1;
-            return;
+            return None;
         }
-        tracing::warn!(
-            suppressed = self.suppressed,
-            "max connections reached; closing new connections at once"
-        );
         self.last = Some(now);
-        self.suppressed = 0;
-    }
-}
-
-/// Rate-limits accept-error warnings to one per second, counting the ones held back, so a
-/// long fd shortage does not flood the log.
-#[derive(Default)]
-struct ErrorLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl ErrorLog {
-    fn report(&mut self, e: &io::Error, backoff: Duration) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            self.suppressed += 1;
-            return;
-        }
-        tracing::warn!(
-            error = %e,
-            backoff_ms = backoff.as_millis() as u64,
-            suppressed = self.suppressed,
-            "accept failed; backing off and going on"
-        );
-        self.last = Some(now);
-        self.suppressed = 0;
+        Some(std::mem::take(&mut self.suppressed))
     }
 }
 

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use secretivex_proto::sign_flags;
 
 use crate::client::{AgentClient, ClientError};
-use crate::keyinfo::KeyInfo;
+use crate::keyinfo::{list_keys, KeyInfo};
 use crate::list::line;
 use crate::Outcome;
 
@@ -162,12 +162,7 @@ fn probe(client: &mut AgentClient, keys: &[KeyInfo], findings: &mut Vec<Finding>
 /// Prints every finding and a summary; `Negative` when anything was found.
 pub fn run(socket: &Path, with_probe: bool) -> Result<Outcome> {
     let mut client = AgentClient::connect(socket, None)?;
-    let keys: Vec<KeyInfo> = client
-        .identities()
-        .context("listing identities")?
-        .iter()
-        .map(KeyInfo::of)
-        .collect();
+    let keys = list_keys(&mut client)?;
     let mut findings = analyse(&keys);
     if with_probe {
         probe(&mut client, &keys, &mut findings);

@@ -7,7 +7,16 @@ use base64::Engine as _;
 use secretivex_proto::Identity;
 use sha2::{Digest, Sha256};
 
+use crate::client::AgentClient;
+
 const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
+
+/// Asks the agent for its identities and describes each one.
+pub fn list_keys(client: &mut AgentClient) -> anyhow::Result<Vec<KeyInfo>> {
+    use anyhow::Context as _;
+    let ids = client.identities().context("listing identities")?;
+    Ok(ids.iter().map(KeyInfo::of).collect())
+}
 
 /// A listed key, described.
 #[derive(Debug, Clone, PartialEq, Eq)]

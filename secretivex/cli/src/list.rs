@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::client::AgentClient;
-use crate::keyinfo::KeyInfo;
+use crate::keyinfo::{list_keys, KeyInfo};
 use crate::Outcome;
 
 #[derive(Serialize)]
@@ -36,10 +36,7 @@ pub fn line(k: &KeyInfo) -> String {
 
 /// Lists the agent's keys to `out`, as text or JSON.
 pub fn run(socket: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome> {
-    let ids = AgentClient::connect(socket, None)?
-        .identities()
-        .context("listing identities")?;
-    let keys: Vec<KeyInfo> = ids.iter().map(KeyInfo::of).collect();
+    let keys = list_keys(&mut AgentClient::connect(socket, None)?)?;
     if json {
         let items: Vec<JsonKey> = keys
             .iter()

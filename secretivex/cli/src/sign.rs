@@ -9,7 +9,7 @@ use secretivex_keys::sshsig::{self, HashAlg};
 use secretivex_proto::sign_flags;
 
 use crate::client::AgentClient;
-use crate::keyinfo::KeyInfo;
+use crate::keyinfo::{list_keys, KeyInfo};
 use crate::Outcome;
 
 /// The hash `ssh-keygen -Y sign` uses by default.
@@ -22,12 +22,7 @@ pub fn run(socket: &Path, fingerprint: &str, namespace: &str, file: &Path) -> Re
     }
     let message_hash = hash_file(file)?;
     let mut client = AgentClient::connect(socket, None)?;
-    let keys: Vec<KeyInfo> = client
-        .identities()
-        .context("listing identities")?
-        .iter()
-        .map(KeyInfo::of)
-        .collect();
+    let keys = list_keys(&mut client)?;
     let key = pick_key(&keys, fingerprint)?;
 
     let to_sign = sshsig::signed_data(namespace, HASH, &message_hash)?;
