@@ -293,7 +293,7 @@ impl HotPathGzip {
 ///
 /// The hot path compresses evidence inside `intercept`, where latency matters more than
 /// size. On 1 KB payloads level 1 encodes+decodes 2–2.5× faster than level 6 and
-/// gives larger output (measured in `docs/PERFORMANCE-tracehound.md`: JSON-like text
+/// gives larger output (measured in `docs/PERFORMANCE.md`: JSON-like text
 /// 565 vs 410 bytes, an HTTP request 930 vs 733 bytes). The output is ordinary gzip
 /// (RFC 1952); the evidence hash is of the uncompressed bytes either way.
 /// [`GzipCodec::new`] / [`GzipConfig::default`] stay at v1's level 6
