@@ -159,13 +159,7 @@ fn debug_mode_logs_to_stderr_without_secrets() {
     let passphrase = "very-secret-lock-passphrase-7f3a";
     write_script(&askpass, &format!("echo {passphrase}"));
     for flag in ["-x", "-X"] {
-        run(agent
-            .cmd("ssh-add")
-            .env("SSH_ASKPASS", &askpass)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
-            .arg(flag))
-        .assert_ok();
+        agent.ssh_add_with_askpass(&askpass, &[flag]).assert_ok();
     }
     assert_eq!(agent.list().len(), 1);
     let log = agent.output();

@@ -9,18 +9,7 @@ use std::time::Duration;
 
 use common::cmd::{poll, write_script};
 use common::sshsig::{sig_path, sign_via_agent, verify};
-use common::{gen_key, run, tempdir, Agent, AgentBuilder, KeyKind, Sshd, SshdConfig};
-
-/// `ssh-add ARGS` reading any passphrase from the askpass `script`, as a user would with a
-/// graphical askpass (`SSH_ASKPASS_REQUIRE=force` makes ssh-add use it without a terminal).
-fn ssh_add_with_askpass(agent: &Agent, script: &Path, args: &[&str]) -> common::CmdOutput {
-    run(agent
-        .cmd("ssh-add")
-        .env("SSH_ASKPASS", script)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .args(args))
-}
+use common::{gen_key, tempdir, Agent, AgentBuilder, KeyKind, Sshd, SshdConfig};
 
 #[test]
 fn lock_hides_keys_refuses_signing_and_needs_the_right_passphrase() {
@@ -37,7 +26,7 @@ fn lock_hides_keys_refuses_signing_and_needs_the_right_passphrase() {
     agent.add(&rsa.private);
     assert_eq!(agent.list().len(), 2);
 
-    ssh_add_with_askpass(&agent, &right, &["-x"]).assert_ok();
+    agent.ssh_add_with_askpass(&right, &["-x"]).assert_ok();
 
     // Locked: nothing listed, nothing signed, no key added.
     assert!(agent.list().is_empty(), "keys listed while locked");
@@ -57,7 +46,7 @@ fn lock_hides_keys_refuses_signing_and_needs_the_right_passphrase() {
     agent.ssh_add([&extra.private]).assert_fail();
 
     // A wrong passphrase is refused and the agent stays locked.
-    ssh_add_with_askpass(&agent, &wrong, &["-X"]).assert_fail();
+    agent.ssh_add_with_askpass(&wrong, &["-X"]).assert_fail();
     assert!(
         agent.list().is_empty(),
         "wrong passphrase unlocked the agent"
@@ -67,7 +56,7 @@ fn lock_hides_keys_refuses_signing_and_needs_the_right_passphrase() {
         .assert_fail();
 
     // The right one restores both keys and signing.
-    ssh_add_with_askpass(&agent, &right, &["-X"]).assert_ok();
+    agent.ssh_add_with_askpass(&right, &["-X"]).assert_ok();
     assert_eq!(agent.list().len(), 2, "keys not restored after unlock");
     for k in [&ed, &rsa] {
         agent
@@ -78,7 +67,7 @@ fn lock_hides_keys_refuses_signing_and_needs_the_right_passphrase() {
     verify(&ed, "me@example.com", "file", &msg, &sig_path(&msg)).assert_ok();
 
     // Unlocking an unlocked agent fails.
-    ssh_add_with_askpass(&agent, &right, &["-X"]).assert_fail();
+    agent.ssh_add_with_askpass(&right, &["-X"]).assert_fail();
 }
 
 /// Polls `ssh-add -l` (at most ~10 s) until no line mentions `fingerprint`.

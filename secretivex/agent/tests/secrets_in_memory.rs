@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::cmd::{running_as_root, write_script};
 use common::keys::{add_identity_fields, Reader};
-use common::{gen_key, run, tempdir, Agent, AgentBuilder, AgentImpl, KeyFiles, KeyKind};
+use common::{gen_key, tempdir, Agent, AgentBuilder, AgentImpl, KeyFiles, KeyKind};
 
 /// Counts occurrences of `needle` in the readable, private memory of process `pid`.
 fn occurrences_in_memory(pid: u32, needle: &[u8]) -> usize {
@@ -95,13 +95,7 @@ fn lock_passphrase_is_not_kept_in_memory() {
     let passphrase = "Lock-Passphrase-3d9c1e7a-Unique";
     let askpass = dir.path().join("askpass");
     write_script(&askpass, &format!("echo {passphrase}"));
-    run(agent
-        .cmd("ssh-add")
-        .env("SSH_ASKPASS", &askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .arg("-x"))
-    .assert_ok();
+    agent.ssh_add_with_askpass(&askpass, &["-x"]).assert_ok();
     assert!(agent.list().is_empty(), "not locked");
     let left = occurrences_in_memory(agent.pid(), passphrase.as_bytes());
     assert_eq!(
@@ -143,14 +137,7 @@ fn locked_agent_holds_no_plaintext_private_key() {
     );
     let askpass = dir.path().join("askpass");
     write_script(&askpass, "echo lock-me");
-    let with_askpass = |flag: &str| {
-        run(agent
-            .cmd("ssh-add")
-            .env("SSH_ASKPASS", &askpass)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
-            .arg(flag))
-    };
+    let with_askpass = |flag: &str| agent.ssh_add_with_askpass(&askpass, &[flag]);
     with_askpass("-x").assert_ok();
     let left = occurrences_in_memory(agent.pid(), &seed);
     assert_eq!(

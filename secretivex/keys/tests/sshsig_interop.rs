@@ -7,26 +7,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{keyset, run};
+use common::{keyset, output_with_stdin, run};
 use secretivex_keys::{sshsig, KeyAlgorithm, KeyPair};
 
 const NAMESPACE: &str = "file";
 
 /// Runs `ssh-keygen -Y check-novalidate` on `sig_path` with `message` on stdin.
 fn check_novalidate(sig_path: &Path, message: &[u8]) -> bool {
-    use std::io::Write as _;
-    let mut child = Command::new("ssh-keygen")
-        .args(["-Y", "check-novalidate", "-n", NAMESPACE, "-s"])
-        .arg(sig_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(message).unwrap();
-    child.wait().unwrap().success()
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-Y", "check-novalidate", "-n", NAMESPACE, "-s"])
+        .arg(sig_path);
+    output_with_stdin(&mut cmd, message).status.success()
 }
 
 #[test]
@@ -78,21 +71,12 @@ fn ssh_keygen_verify_with_allowed_signers() {
             sshsig::sign_armored(&pair, NAMESPACE, message).unwrap(),
         )
         .unwrap();
-        let mut child = Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-f"])
+        let mut cmd = Command::new("ssh-keygen");
+        cmd.args(["-Y", "verify", "-f"])
             .arg(&allowed)
             .args(["-I", "alice@example.com", "-n", NAMESPACE, "-s"])
-            .arg(&sig_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write as _;
-            child.stdin.take().unwrap().write_all(message).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
+            .arg(&sig_path);
+        let out = output_with_stdin(&mut cmd, message);
         assert!(
             out.status.success(),
             "{:?}: {}",

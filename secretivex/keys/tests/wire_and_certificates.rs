@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{certify, keygen, keygen_fingerprint, keyset, GeneratedKey};
+use common::{certify, keygen, keygen_fingerprint, keyset, output_with_stdin, GeneratedKey};
 use secretivex_keys::{
     fingerprint_of_blob, key_type_of_blob, parse_certificate, sshsig, verify_signature,
     KeyAlgorithm, KeyError, KeyPair,
@@ -262,19 +262,10 @@ fn sshsig_with_a_certificate_key_verifies_with_ssh_keygen() {
     let armored = sshsig::sign_armored(&pair, "file", message).unwrap();
     let sig_path = dir.path().join("m.sig");
     std::fs::write(&sig_path, armored).unwrap();
-    let mut child = std::process::Command::new("ssh-keygen")
-        .args(["-Y", "check-novalidate", "-n", "file", "-s"])
-        .arg(&sig_path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        child.stdin.take().unwrap().write_all(message).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.args(["-Y", "check-novalidate", "-n", "file", "-s"])
+        .arg(&sig_path);
+    let out = output_with_stdin(&mut cmd, message);
     assert!(
         out.status.success(),
         "{}",

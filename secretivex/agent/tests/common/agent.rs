@@ -55,6 +55,16 @@ pub struct AgentBuilder {
     default_socket: bool,
 }
 
+/// The environment that makes OpenSSH tools ask `script` for passphrases and
+/// confirmations: `SSH_ASKPASS=script`, `SSH_ASKPASS_REQUIRE=force` and a dummy `DISPLAY`.
+fn askpass_env(script: &Path) -> [(&'static str, &OsStr); 3] {
+    [
+        ("SSH_ASKPASS", script.as_os_str()),
+        ("SSH_ASKPASS_REQUIRE", OsStr::new("force")),
+        ("DISPLAY", OsStr::new(":0")),
+    ]
+}
+
 impl AgentBuilder {
     /// An agent of the selected implementation with its socket at `dir/sock`.
     pub fn new(dir: &Path) -> Self {
@@ -102,9 +112,9 @@ impl AgentBuilder {
     /// Sets up askpass for the agent: `SSH_ASKPASS=script`, `SSH_ASKPASS_REQUIRE=force` and a
     /// dummy `DISPLAY` (OpenSSH only uses askpass when a display is set or it is forced).
     pub fn askpass(self, script: &Path) -> Self {
-        self.env("SSH_ASKPASS", script)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
+        askpass_env(script)
+            .into_iter()
+            .fold(self, |builder, (key, val)| builder.env(key, val))
     }
 
     /// Runs the agent through an exec-ing wrapper such as `prlimit --core=… --` or `setpriv …`
@@ -293,6 +303,17 @@ impl Agent {
         let mut c = tool(program);
         c.env("SSH_AUTH_SOCK", &self.sock);
         c
+    }
+
+    /// Runs `ssh-add ARGS` against this agent, with any passphrase read from the askpass
+    /// `script`, as a user with a graphical askpass would (`SSH_ASKPASS_REQUIRE=force` makes
+    /// ssh-add use it without a terminal).
+    pub fn ssh_add_with_askpass(&self, script: &Path, args: &[&str]) -> CmdOutput {
+        let mut cmd = self.cmd("ssh-add");
+        for (key, val) in askpass_env(script) {
+            cmd.env(key, val);
+        }
+        run(cmd.args(args))
     }
 
     /// Runs `ssh-add ARGS` against this agent.

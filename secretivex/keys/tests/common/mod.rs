@@ -69,6 +69,25 @@ pub fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// Runs `cmd` with `input` on its stdin and returns what it printed and how it exited,
+/// whatever that was (the caller asserts).
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs `ssh-keygen -t TYPE [-b BITS] -N PASS -C COMMENT -f DIR/NAME`.
 pub fn keygen(
     dir: &Path,
