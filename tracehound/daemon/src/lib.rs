@@ -1,0 +1,1 @@
+//! tracehoundd: Tracehound as a daemon over gRPC on a Unix socket

@@ -1,0 +1,1 @@
+//! tracehoundd's gRPC contract (proto/tracehound.proto): generated types and a client

@@ -1,0 +1,1 @@
+//! Tracehound as a tower Layer for axum and hyper services
