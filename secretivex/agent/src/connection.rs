@@ -11,11 +11,12 @@
 
 use std::sync::Arc;
 
+use std::os::fd::OwnedFd;
+
 use secretivex_proto::{frame, msg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 use zeroize::Zeroize;
 
+use crate::client_socket::ClientSocket;
 use crate::handler::{self, ConnState, Reply};
 use crate::peer::Peer;
 use crate::Agent;
@@ -44,10 +45,12 @@ fn carries_secret(msg_type: Option<u8>) -> bool {
     )
 }
 
-/// Serves `stream` until the client closes it, sends a bad frame or stays idle too long.
-pub(crate) async fn serve_connection(agent: Arc<Agent>, stream: UnixStream, peer: Peer) {
+/// Serves the accepted, non-blocking socket `fd` until the client closes it, sends a bad
+/// frame or stays idle too long.
+pub(crate) async fn serve_connection(agent: Arc<Agent>, fd: OwnedFd, peer: Peer) {
     // Unconsumed input: at most one partial frame plus one read chunk.
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let stream = ClientSocket::new(fd);
     let secret_seen = serve_frames(&agent, stream, peer, &mut input).await;
     // Wiping costs a pass over the whole buffer, noticeable with a connection per
     // request: skip it when no secret-carrying frame was handled and nothing is left
@@ -60,7 +63,7 @@ pub(crate) async fn serve_connection(agent: Arc<Agent>, stream: UnixStream, peer
 /// The read-answer loop. Returns whether a secret-carrying frame passed through `input`.
 async fn serve_frames(
     agent: &Arc<Agent>,
-    mut stream: UnixStream,
+    mut stream: ClientSocket,
     peer: Peer,
     input: &mut Vec<u8>,
 ) -> bool {
@@ -177,7 +180,8 @@ mod tests {
     use super::*;
     use crate::Config;
     use secretivex_proto::{Response, MAX_FRAME_LEN};
-    use tokio::io::AsyncRead;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixStream;
 
     fn start() -> (UnixStream, tokio::task::JoinHandle<()>) {
         let agent = Agent::try_new(Config {
@@ -186,6 +190,8 @@ mod tests {
         })
         .unwrap();
         let (client, server) = UnixStream::pair().unwrap();
+        // `into_std` leaves the socket non-blocking, as `accept` hands it over.
+        let server = OwnedFd::from(server.into_std().unwrap());
         let peer = Peer {
             uid: 0,
             gid: 0,

@@ -14,13 +14,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`server`] accepts and checks peers ([`peer`]), `connection` frames one client,
+//! Layout: [`server`] accepts and checks peers ([`peer`]), `connection` frames one client
+//! (over `client_socket`: direct non-blocking reads and writes, registered with the
+//! runtime for readability only and only once it has to wait),
 //! `handler` turns a request into a reply using the shared [`Agent`] state
 //! ([`keystore`], [`lock`], [`destination`], [`confirm`], [`signer`]). [`metrics`] counts
 //! signs, latencies, connections and failures; [`metrics_http`] serves them on an opt-in
 //! loopback or Unix-socket listener.
 
 pub mod askpass;
+mod client_socket;
 mod config;
 pub mod confirm;
 mod connection;

@@ -24,6 +24,46 @@ pub fn peer_of(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
     })
 }
 
+/// Reads the peer credentials of a connected socket given as a file descriptor.
+///
+/// Through `libc` rather than rustix: rustix's `UCred` holds the pid as a non-zero type,
+/// but the kernel reports 0 when the peer's pid is not visible from our pid namespace.
+pub fn peer_of_fd(fd: &impl std::os::fd::AsFd) -> std::io::Result<Peer> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let size = std::mem::size_of::<libc::ucred>();
+    let mut len = libc::socklen_t::try_from(size).map_err(std::io::Error::other)?;
+    // SAFETY: `cred` is a plain C struct valid for writes of `len` bytes (its exact size),
+    // `len` is valid for reads and writes, and the descriptor is borrowed for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::from_mut(&mut cred).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if usize::try_from(len).ok() != Some(size) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "short SO_PEERCRED answer",
+        ));
+    }
+    Ok(Peer {
+        uid: cred.uid,
+        gid: cred.gid,
+        pid: (cred.pid != 0).then_some(cred.pid),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +83,7 @@ mod tests {
         let peer = peer_of(&a).unwrap();
         assert_eq!(peer.uid, rustix::process::geteuid().as_raw());
         assert_eq!(peer.pid, Some(std::process::id() as i32));
+        let by_fd = peer_of_fd(&a).unwrap();
+        assert_eq!(by_fd, peer);
     }
 }

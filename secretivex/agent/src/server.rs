@@ -1,13 +1,23 @@
 //! The accept loop. It never stops on an error: out of file descriptors (EMFILE/ENFILE)
 //! or memory, it logs, backs off briefly so it does not spin, and goes on. Each accepted
 //! peer's credentials are checked before anything is read; strangers are closed at once.
+//!
+//! Accepted sockets are not registered with the runtime here: the connection task reads
+//! the first request directly and registers only if it has to wait (see
+//! `client_socket`), which saves an epoll registration and a readiness round trip per
+//! connection when a client sends its request right after connecting.
 
 use std::future::Future;
 use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener as StdUnixListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::net::SocketFlags;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::net::UnixListener;
 
 use crate::connection::serve_connection;
@@ -21,10 +31,25 @@ const RESOURCE_BACKOFF: Duration = Duration::from_millis(50);
 const ERROR_BACKOFF: Duration = Duration::from_millis(5);
 
 /// Serves `listener` until `shutdown` completes. Each connection runs in its own task.
+///
+/// Returns at once (with an error logged) only if the listener cannot be taken over from
+/// tokio's registration, which needs the runtime's event loop to fail.
 pub async fn serve<F>(listener: UnixListener, agent: Arc<Agent>, shutdown: F)
 where
     F: Future<Output = ()>,
 {
+    // Readability only: accepting never waits to write.
+    let listener = match listener.into_std().and_then(|l| {
+        // SAFETY: the std listener owns an open descriptor and always returns that same
+        // one; it stays open while the `AsyncFd` holds it and is never swapped.
+        unsafe { AsyncFd::register_with_interest(l, Interest::READABLE) }.map_err(io::Error::from)
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the listening socket; not serving");
+            return;
+        }
+    };
     tokio::pin!(shutdown);
     let mut errors = LogLimiter::default();
     let mut refusals = LogLimiter::default();
@@ -32,11 +57,11 @@ where
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
-            res = listener.accept() => res,
+            res = accept(&listener) => res,
         };
         match accepted {
-            Ok((stream, _addr)) => {
-                let peer = match peer::peer_of(&stream) {
+            Ok(fd) => {
+                let peer = match peer::peer_of_fd(&fd) {
                     Ok(p) => p,
                     Err(e) => {
                         agent.metrics.refused(RefusalReason::Peer);
@@ -54,7 +79,7 @@ where
                             "refused connection from another user"
                         );
                     }
-                    drop(stream);
+                    drop(fd);
                     continue;
                 }
                 let Some(slot) = ConnectionSlot::take(&agent) else {
@@ -67,12 +92,12 @@ where
                             "max connections reached; closing new connections at once"
                         );
                     }
-                    drop(stream);
+                    drop(fd);
                     continue;
                 };
                 tokio::spawn(async move {
                     let agent = slot.agent.clone();
-                    serve_connection(agent, stream, peer).await;
+                    serve_connection(agent, fd, peer).await;
                     drop(slot);
                 });
             }
@@ -92,6 +117,27 @@ where
                 }
                 tokio::time::sleep(backoff).await;
             }
+        }
+    }
+}
+
+/// Accepts one connection as a non-blocking, close-on-exec socket, waiting for one if
+/// none is pending.
+async fn accept(listener: &AsyncFd<StdUnixListener>) -> io::Result<OwnedFd> {
+    loop {
+        let mut guard = listener.readable().await?;
+        let accepted = guard.try_io(|l| loop {
+            match rustix::net::accept_with(
+                l.get_ref(),
+                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            ) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => return other.map_err(io::Error::from),
+            }
+        });
+        match accepted {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Measure in-process signing throughput per core and on all cores (the physical ceiling).
     Ceiling(CeilingArgs),
+    /// Measure the agent's resident memory with many idle connections open.
+    Idle(IdleArgs),
 }
 
 /// What each request asks the agent.
@@ -185,6 +187,42 @@ pub struct CeilingArgs {
     pub json: Option<PathBuf>,
 }
 
+/// Options of `idle`.
+#[derive(Debug, Clone, Args)]
+pub struct IdleArgs {
+    /// Agent socket (default: $SSH_AUTH_SOCK).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// PID of the agent, whose RSS is read from /proc.
+    #[arg(long, value_name = "PID")]
+    pub agent_pid: u32,
+
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub clients: u32,
+
+    /// Seconds to hold the connections idle.
+    #[arg(long, default_value = "3", value_parser = parse_secs)]
+    pub hold_secs: f64,
+
+    /// Give up a connect (including waiting on a full backlog) after this long.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout_ms: u64,
+
+    /// Give up waiting for a listing reply after this long.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Free-form label copied into the report.
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 /// The command-line spelling of a value (`per-request`, `rsa-3072`, …).
 pub fn value_name<T: ValueEnum>(v: &T) -> String {
     v.to_possible_value()
@@ -227,14 +265,32 @@ mod tests {
         let cli = Cli::try_parse_from(["b", "ceiling", "--key-type", "ecdsa-p256"]).unwrap();
         match cli.command {
             Some(Command::Ceiling(c)) => assert_eq!(c.key_type, KeyType::EcdsaP256),
-            None => panic!("no subcommand"),
+            other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["b", "ceiling", "--key-type", "dsa"]).is_err());
         let cli = Cli::try_parse_from(["b", "ceiling", "--key-type", "rsa-3072"]).unwrap();
         match cli.command {
             Some(Command::Ceiling(c)) => assert_eq!(value_name(&c.key_type), "rsa-3072"),
-            None => panic!("no subcommand"),
+            other => panic!("{other:?}"),
         }
         assert_eq!(value_name(&ConnectMode::PerRequest), "per-request");
+    }
+
+    #[test]
+    fn idle_subcommand() {
+        let cli = Cli::try_parse_from(["b", "idle", "--agent-pid", "42"]).unwrap();
+        match cli.command {
+            Some(Command::Idle(i)) => {
+                assert_eq!(i.agent_pid, 42);
+                assert_eq!(i.clients, 1000);
+                assert!((i.hold_secs - 3.0).abs() < f64::EPSILON);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["b", "idle"]).is_err(),
+            "the PID is required"
+        );
+        assert!(Cli::try_parse_from(["b", "idle", "--agent-pid", "1", "--clients", "0"]).is_err());
     }
 }

@@ -2,12 +2,13 @@
 //! stops, timing each from before its connect (if any) to the last byte of the reply.
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use secretivex_proto::{Request, Response, SignRequest};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::args::{ConnectMode, Mode};
 use crate::conn::{self, Conn, OpError};
@@ -154,6 +155,11 @@ pub async fn run_client(id: usize, start_at: Instant, plan: &Plan) -> Counters {
     // Reply buffer, reused across requests and connections.
     let mut rbuf = Vec::with_capacity(1024);
     let (mut signs, mut lists, mut seq) = (0u64, 0u64, 0u64);
+    // One request timer per client, pushed forward before each request: moving a
+    // registered timer's deadline later is an atomic update, where a fresh timeout per
+    // request would be inserted into and removed from the timer wheel every time.
+    let timer = tokio::time::sleep(plan.request_timeout);
+    tokio::pin!(timer);
 
     while plan.stop.take() {
         let want_sign = match plan.mode {
@@ -172,12 +178,22 @@ pub async fn run_client(id: usize, start_at: Instant, plan: &Plan) -> Counters {
             (true, Some(sf)) => {
                 sf.set_tag(id, seq);
                 let expect = Expect::Sign(key_blob.filter(|_| check).map(|b| (b, sf.data())));
-                one_request(plan, &mut conn, &mut counts, &sf.frame, &mut rbuf, expect).await
+                let req = Exchange {
+                    request: &sf.frame,
+                    rbuf: &mut rbuf,
+                    timer: timer.as_mut(),
+                };
+                one_request(plan, &mut conn, &mut counts, req, expect).await
             }
             // Sign mode always has a key (checked before the run); list otherwise.
             _ => {
                 let expect = Expect::List(key_blob.filter(|_| check));
-                one_request(plan, &mut conn, &mut counts, &list_frame, &mut rbuf, expect).await
+                let req = Exchange {
+                    request: &list_frame,
+                    rbuf: &mut rbuf,
+                    timer: timer.as_mut(),
+                };
+                one_request(plan, &mut conn, &mut counts, req, expect).await
             }
         };
         match result {
@@ -213,16 +229,27 @@ pub async fn run_client(id: usize, start_at: Instant, plan: &Plan) -> Counters {
     counts
 }
 
-/// Connects if needed, sends `request` and checks the reply. Returns whether the reply
+/// One request's frame, the client's reply buffer and its request timer.
+struct Exchange<'a> {
+    request: &'a [u8],
+    rbuf: &'a mut Vec<u8>,
+    timer: Pin<&'a mut Sleep>,
+}
+
+/// Connects if needed, sends the request and checks the reply. Returns whether the reply
 /// was verified (as opposed to accepted unchecked).
 async fn one_request(
     plan: &Plan,
     conn: &mut Option<Conn>,
     counts: &mut Counters,
-    request: &[u8],
-    rbuf: &mut Vec<u8>,
+    exchange: Exchange<'_>,
     expect: Expect<'_>,
 ) -> Result<bool, OpError> {
+    let Exchange {
+        request,
+        rbuf,
+        mut timer,
+    } = exchange;
     let c = match conn {
         Some(c) => c,
         None => {
@@ -236,9 +263,12 @@ async fn one_request(
             conn.insert(fresh)
         }
     };
-    let body = tokio::time::timeout(plan.request_timeout, c.roundtrip(request, rbuf))
-        .await
-        .map_err(|_| OpError::RequestTimeout)??;
+    timer.as_mut().reset(Instant::now() + plan.request_timeout);
+    let body = tokio::select! {
+        biased;
+        reply = c.roundtrip(request, rbuf) => reply?,
+        () = &mut timer => return Err(OpError::RequestTimeout),
+    };
     check_reply(body, expect)
 }
 

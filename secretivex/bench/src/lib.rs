@@ -6,14 +6,17 @@
 //!   latency percentiles over every request ([`stats`]), the agent's CPU per operation
 //!   ([`proc_stat`]) as a table, JSON or CSV ([`report`]).
 //! * [`ceiling`] measures in-process signing with `secretivex-keys`, the agent's backend.
+//! * [`idle`] measures the agent's resident memory with many idle connections open.
 
-#![forbid(unsafe_code)]
+// One `unsafe` call: registering a socket with tokio (`conn::register`).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod ceiling;
 pub mod client;
 pub mod conn;
+pub mod idle;
 pub mod proc_stat;
 pub mod report;
 pub mod run;

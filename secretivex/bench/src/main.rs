@@ -27,6 +27,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Idle(args)) => {
+            secretivex_bench::raise_nofile_limit();
+            let report = secretivex_bench::idle::execute(&args)?;
+            print!("{}", report.table());
+            if let Some(path) = &args.json {
+                let text = serde_json::to_string_pretty(&report)?;
+                std::fs::write(path, text + "\n")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         None => {
             secretivex_bench::raise_nofile_limit();
             let report = secretivex_bench::run::execute(&cli.run)?;
