@@ -186,7 +186,8 @@ pub struct Agent {
     quarantine: Arc<Quarantine>,
     factory: EvidenceFactory,
     clock: Arc<dyn Clock>,
-    counters: Counters,
+    /// Shared with agents made by [`Agent::reconfigured`], so counts survive a reload.
+    counters: Arc<Counters>,
     observer: Option<Arc<dyn InterceptObserver>>,
 }
 
@@ -232,12 +233,39 @@ impl Agent {
             quarantine,
             factory,
             clock: Arc::new(TscClock::new()),
-            counters: Counters::new(),
+            counters: Arc::new(Counters::new()),
             observer: None,
         })
     }
 
     /// Uses `clock` for "now" (rate limiting, record timestamps).
+    /// A new agent with another payload limit and rate limiter that shares everything
+    /// else with `self`: the quarantine (so no evidence is lost), the counters (so totals
+    /// keep growing across the swap), the evidence factory, the clock and the observer.
+    ///
+    /// Meant for hot reloads: callers swap the new agent in while requests in flight
+    /// finish on the old one; both count into the same counters.
+    pub fn reconfigured(
+        &self,
+        max_payload_size: usize,
+        limiter: Arc<RateLimiter>,
+    ) -> Result<Agent, TracehoundError> {
+        if max_payload_size == 0 {
+            return Err(TracehoundError::invalid_config_agent(
+                "maxPayloadSize must be positive",
+            ));
+        }
+        Ok(Agent {
+            max_payload_size,
+            limiter,
+            quarantine: Arc::clone(&self.quarantine),
+            factory: self.factory.clone(),
+            clock: Arc::clone(&self.clock),
+            counters: Arc::clone(&self.counters),
+            observer: self.observer.clone(),
+        })
+    }
+
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Agent {
         self.clock = clock;
         self

@@ -226,3 +226,45 @@ fn runtime_hooks_feed_state_and_notifications() {
     assert_eq!(ev.payload["category"], "ddos");
     assert!(sub.try_recv().is_none());
 }
+
+#[test]
+fn reconfigured_agent_shares_quarantine_and_counters() {
+    let a = agent(10);
+    a.intercept(&scent(
+        "t1",
+        "s",
+        json!({"k": "first"}),
+        Some((ThreatCategory::Spam, Severity::Low)),
+    ));
+    let strict = Arc::new(
+        RateLimiter::new(RateLimitConfig {
+            window_ms: 60_000,
+            max_requests: 1,
+            block_duration_ms: 0,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let b = a.reconfigured(5, strict).unwrap();
+    assert_eq!(b.max_payload_size(), 5);
+    assert!(Arc::ptr_eq(a.quarantine(), b.quarantine()));
+    // The new payload limit applies to the new agent only.
+    let big = scent(
+        "t2",
+        "s",
+        json!({"k": "a payload over five bytes"}),
+        Some((ThreatCategory::Spam, Severity::Low)),
+    );
+    assert_eq!(b.intercept(&big).status(), "payload_too_large");
+    // The new limiter (one request per window) applies too: "s" already used its one.
+    assert_eq!(
+        b.intercept(&scent("c", "s", json!(0), None)).status(),
+        "rate_limited"
+    );
+    assert_eq!(a.intercept(&big).status(), "quarantined");
+    // Counts from both agents land in the same counters.
+    assert_eq!(a.stats(), b.stats());
+    assert_eq!(b.stats().total_intercepts, 4);
+    assert_eq!(b.stats().quarantined_count, 2);
+    assert!(a.reconfigured(0, Arc::clone(a.rate_limiter())).is_err());
+}

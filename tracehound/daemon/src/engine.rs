@@ -1,0 +1,174 @@
+//! The daemon's state behind every gRPC method: the current agent and configuration
+//! (both swapped atomically on reload), the insight tables and the reload counters.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use tracehound_core::agent::{Agent, RuntimeHooks};
+use tracehound_core::evidence::EvidenceFactory;
+use tracehound_core::quarantine::Quarantine;
+use tracehound_core::rate_limit::RateLimiter;
+use tracehound_core::state::{SecurityState, SecurityStateConfig};
+
+use crate::config::{ConfigError, DaemonConfig};
+use crate::insight::Insight;
+
+/// Why a configuration could not be applied at start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApplyError(pub String);
+
+/// Everything the service reads. Readers never block: the agent and configuration are
+/// behind `ArcSwap`, so a reload swaps pointers while in-flight requests finish on the
+/// agent they loaded.
+pub struct Engine {
+    agent: ArcSwap<Agent>,
+    config: ArcSwap<DaemonConfig>,
+    /// Serialises reloads (readers never take it).
+    reload_lock: Mutex<()>,
+    pub(crate) insight: Arc<Insight>,
+    pub(crate) state: Arc<SecurityState>,
+    pub(crate) quarantine: Arc<Quarantine>,
+    config_path: Option<PathBuf>,
+    generation: AtomicU64,
+    reload_failures: AtomicU64,
+    /// Requests answered STATUS_ERROR before reaching the agent (bad JSON, unknown names).
+    pub(crate) request_errors: AtomicU64,
+    started: Instant,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// The configuration generation now in force.
+    pub generation: u64,
+    /// Fields that changed in the file but need a restart (kept at their running values).
+    pub restart_required: Vec<&'static str>,
+}
+
+impl Engine {
+    /// Builds the agent for `config` (generation 1).
+    pub fn new(config: DaemonConfig, config_path: Option<PathBuf>) -> Result<Engine, ApplyError> {
+        config
+            .validate()
+            .map_err(|(field, message)| ApplyError(format!("field `{field}`: {message}")))?;
+        let quarantine = Arc::new(Quarantine::new(config.quarantine_core()));
+        let state = Arc::new(SecurityState::new(SecurityStateConfig {
+            quarantine_max_bytes: config.quarantine.max_bytes as u64,
+            ..SecurityStateConfig::default()
+        }));
+        let hooks = RuntimeHooks {
+            state: Some(Arc::clone(&state)),
+            quarantine_max_bytes: config.quarantine.max_bytes as u64,
+            ..RuntimeHooks::default()
+        };
+        let insight = Arc::new(Insight::new(
+            config.stats.tracked_sources,
+            config.stats.recent_threats,
+            hooks,
+            Arc::clone(&quarantine),
+        ));
+        let limiter =
+            RateLimiter::new(config.rate_limit.to_core()).map_err(|e| ApplyError(e.to_string()))?;
+        let agent = Agent::from_parts(
+            config.limits.max_payload_size,
+            Arc::new(limiter),
+            Arc::clone(&quarantine),
+            EvidenceFactory::new(),
+        )
+        .map_err(|e| ApplyError(e.to_string()))?
+        .with_observer(Arc::clone(&insight) as _);
+        Ok(Engine {
+            agent: ArcSwap::from_pointee(agent),
+            config: ArcSwap::from_pointee(config),
+            reload_lock: Mutex::new(()),
+            insight,
+            state,
+            quarantine,
+            config_path,
+            generation: AtomicU64::new(1),
+            reload_failures: AtomicU64::new(0),
+            request_errors: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    /// The agent in force (a cheap guard; hold it only for one request).
+    pub fn agent(&self) -> arc_swap::Guard<Arc<Agent>> {
+        self.agent.load()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<DaemonConfig> {
+        self.config.load_full()
+    }
+
+    /// The file reloads read, if any.
+    pub fn config_path(&self) -> Option<&PathBuf> {
+        self.config_path.as_ref()
+    }
+
+    /// Successful configuration loads (1 after start).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Refused reloads.
+    pub fn reload_failures(&self) -> u64 {
+        self.reload_failures.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds since start.
+    pub fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Re-reads the config file and applies its reloadable part. A file that does not
+    /// parse or validate is refused (counted in `reload_failures`) and the running
+    /// configuration stays.
+    pub fn reload_from_file(&self) -> Result<ReloadOutcome, ConfigError> {
+        let Some(path) = &self.config_path else {
+            // Nothing to re-read: a reload re-applies the running configuration.
+            return Ok(self.apply(DaemonConfig::clone(&self.config())));
+        };
+        match DaemonConfig::load(path) {
+            Ok(new) => Ok(self.apply(new)),
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies an already validated configuration's reloadable part.
+    pub fn apply(&self, new: DaemonConfig) -> ReloadOutcome {
+        let _serial = self.reload_lock.lock();
+        let running = self.config.load_full();
+        let restart_required = new.restart_only_changes(&running);
+        let applied = new.reloadable_part(&running);
+        let current = self.agent.load_full();
+        // Keep the limiter (and every source's window) unless its settings changed.
+        let limiter = if applied.rate_limit == running.rate_limit {
+            Arc::clone(current.rate_limiter())
+        } else {
+            match RateLimiter::new(applied.rate_limit.to_core()) {
+                Ok(l) => Arc::new(l),
+                // Unreachable after validation; keep the old limiter rather than fail.
+                Err(_) => Arc::clone(current.rate_limiter()),
+            }
+        };
+        if let Ok(agent) = current.reconfigured(applied.limits.max_payload_size, limiter) {
+            self.agent.store(Arc::new(agent));
+        }
+        self.config.store(Arc::new(applied));
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        ReloadOutcome {
+            generation,
+            restart_required,
+        }
+    }
+}
