@@ -1,14 +1,31 @@
 //! Command-line syntax.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tracehound_core::types::ThreatCategory;
 
-/// Tracehound v1-compatible canonical JSON, signatures and audit-chain checks.
+/// Tracehound's command line: v1-compatible canonical JSON, signatures and audit-chain
+/// checks offline, and a client of a running `tracehoundd` (status, stats, inspect,
+/// verify-chain, snapshot, and the live `watch` dashboard).
 #[derive(Debug, Parser)]
 #[command(name = "tracehound", version, about)]
 pub struct Cli {
+    /// tracehoundd's Unix socket [default, as the daemon's:
+    /// $XDG_RUNTIME_DIR/tracehound/tracehoundd.sock, else /run/tracehound/tracehoundd.sock
+    /// for root, else /tmp/tracehound-UID/tracehoundd.sock].
+    #[arg(long, global = true, env = "TRACEHOUND_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Reach the daemon at this target instead of `--socket`: `http://127.0.0.1:PORT`
+    /// (its loopback TCP listener) or `unix:PATH`. Wins over `--socket`.
+    #[arg(
+        long,
+        global = true,
+        env = "TRACEHOUND_ENDPOINT",
+        value_name = "TARGET"
+    )]
+    pub endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,10 +51,16 @@ pub enum Command {
         #[arg(long, default_value_t = tracehound_core::hash::DEFAULT_MAX_PAYLOAD_SIZE)]
         max_size: usize,
     },
-    /// Verify an exported audit chain (v1's JSON array of records); names the first bad record.
+    /// Verify an audit chain and name the first bad record; exit 1 when it is broken.
+    ///
+    /// With FILE: an exported chain (v1's JSON array of records), checked offline.
+    /// Without: the running daemon recomputes its own chain.
     VerifyChain {
-        /// The exported chain (`-` reads standard input).
-        file: PathBuf,
+        /// The exported chain (`-` reads standard input); omit to ask the daemon.
+        file: Option<PathBuf>,
+        /// Print one JSON object instead of a line of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the SHA-256 (lowercase hex) of the input bytes exactly as read (v1 `hashBuffer`).
     Hash {
@@ -53,6 +76,51 @@ pub enum Command {
     /// Run a built-in scenario through the core and print every result, the statistics and
     /// the audit-chain verification.
     Demo,
+    /// Is the daemon up? One line: uptime, config generation, audit chain length and head.
+    /// Exit 1 when it cannot be reached.
+    Status {
+        /// Print one JSON object (`reachable: false` and exit 1 when it is down).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The daemon's counters, quarantine fill, audit head, top sources and recent threats.
+    Stats {
+        /// Print the daemon's StatsReply as JSON (the proto's field names).
+        #[arg(long)]
+        json: bool,
+        /// How many top sources and recent threats to ask for.
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+    },
+    /// Metadata of one piece of quarantined evidence (never its bytes); exit 1 when the
+    /// daemon holds no evidence under that signature.
+    Inspect {
+        /// The evidence signature, `category:sha256hex`.
+        signature: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the daemon's security-state snapshot (JSON) and check its SHA-256.
+    Snapshot {
+        /// Write the snapshot JSON to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Print `{sha256, taken_at_ms, snapshot}` instead of the bare snapshot.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live terminal dashboard of the daemon; `q`, Esc or Ctrl-C quits.
+    Watch {
+        /// How often to poll the daemon: `500ms`, `2s`, or seconds as a bare number.
+        #[arg(long, short = 'n', default_value = "1s", value_parser = parse_interval)]
+        interval: Duration,
+        /// How many top sources and recent threats to show.
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+    },
+    /// Run Tracehound as a reverse proxy in front of an upstream service.
+    Proxy(tracehound_proxy::ProxyArgs),
 }
 
 fn parse_category(s: &str) -> Result<ThreatCategory, String> {
@@ -60,4 +128,62 @@ fn parse_category(s: &str) -> Result<ThreatCategory, String> {
         let known: Vec<&str> = ThreatCategory::ALL.iter().map(|c| c.as_str()).collect();
         format!("{e}; expected one of: {}", known.join(", "))
     })
+}
+
+/// The shortest and longest poll intervals `watch` accepts: faster would only load the
+/// daemon, slower would not be "live".
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Parses `250ms`, `2s`, `1.5s` or a bare number of seconds.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, scale_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (s, 1000.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 2s or 1.5"))?;
+    let ms = value * scale_ms;
+    // Checked as a float first: `Duration::from_secs_f64` panics on huge or NaN input.
+    let in_range = ms >= MIN_INTERVAL.as_millis() as f64 && ms <= MAX_INTERVAL.as_millis() as f64;
+    if !in_range {
+        return Err(format!(
+            "interval must be between {}ms and {}s",
+            MIN_INTERVAL.as_millis(),
+            MAX_INTERVAL.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_with_units_and_bounds() {
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_interval("10ms").is_err());
+        assert!(parse_interval("-1").is_err());
+        assert!(parse_interval("NaN").is_err());
+        assert!(parse_interval("2h").is_err());
+        assert!(parse_interval("").is_err());
+        assert!(parse_interval("99999").is_err());
+        assert!(parse_interval("1e300").is_err());
+        assert!(parse_interval("inf").is_err());
+    }
+
+    #[test]
+    fn syntax_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -11,10 +11,12 @@ use tracehound_core::error::TracehoundError;
 use tracehound_core::hash::{sha256_hex, signature_of_canonical, validate_signature};
 
 use crate::cli::{Cli, Command};
+use crate::model::ChainView;
 
 /// Runs one command; `Ok` carries the exit code for outcomes that are not errors of the
 /// tool itself (a chain that does not verify).
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let target = || crate::daemon::target(cli.socket.as_deref(), cli.endpoint.as_deref());
     match cli.command {
         Command::Canonical { file, max_size } => {
             let value = read_payload(file.as_deref())?;
@@ -31,7 +33,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let encoded = encode_payload(&value, max_size).map_err(v1_error)?;
             print_line(&signature_of_canonical(category, encoded.bytes()))?;
         }
-        Command::VerifyChain { file } => return verify_chain(&file),
+        Command::VerifyChain {
+            file: Some(file),
+            json,
+        } => return verify_chain(&file, json),
+        Command::VerifyChain { file: None, json } => {
+            return crate::remote::verify_chain(&target(), json)
+        }
         Command::Hash { file } => print_line(&sha256_hex(&read_input(file.as_deref())?))?,
         Command::ValidateSignature { signature } => {
             let valid = validate_signature(&signature);
@@ -41,6 +49,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Demo => crate::demo::run(&mut std::io::stdout().lock())?,
+        Command::Status { json } => return crate::remote::status(&target(), json),
+        Command::Stats { json, top } => return crate::remote::stats(&target(), json, top),
+        Command::Inspect { signature, json } => {
+            return crate::remote::inspect(&target(), &signature, json)
+        }
+        Command::Snapshot { output, json } => {
+            return crate::remote::snapshot(&target(), output.as_deref(), json)
+        }
+        Command::Watch { interval, top } => return crate::watch::run(&target(), interval, top),
+        Command::Proxy(args) => tracehound_proxy::run(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -86,7 +104,7 @@ fn read_payload(file: Option<&Path>) -> Result<JsValue> {
     parse_json(&text).with_context(|| format!("{} is not a JSON payload", input_name(file)))
 }
 
-fn verify_chain(file: &Path) -> Result<ExitCode> {
+fn verify_chain(file: &Path, json: bool) -> Result<ExitCode> {
     let bytes = read_input(Some(file))?;
     let name = input_name(Some(file));
     let text = std::str::from_utf8(&bytes).with_context(|| format!("{name} is not UTF-8 text"))?;
@@ -98,6 +116,20 @@ fn verify_chain(file: &Path) -> Result<ExitCode> {
         }
         Err(e) => bail!("{name}: {e}"),
     };
+    if json {
+        let verified = chain.verify();
+        let view = ChainView {
+            ok: verified.is_ok(),
+            length: chain.len() as u64,
+            head_hash: chain.last_hash().to_hex(),
+            first_bad_index: verified.as_ref().err().map(|e| e.index as u64),
+            error: verified
+                .as_ref()
+                .err()
+                .map(|e| fault_text(&e.fault).to_owned()),
+        };
+        return crate::remote::print_chain(&view, &name, true);
+    }
     let mut out = std::io::stdout().lock();
     match chain.verify() {
         Ok(()) => {
@@ -114,12 +146,7 @@ fn verify_chain(file: &Path) -> Result<ExitCode> {
                 .get(e.index)
                 .map(|r| r.id.to_owned())
                 .unwrap_or_default();
-            let why = match e.fault {
-                ChainFault::PreviousHashMismatch => {
-                    "previousHash does not link to the previous record"
-                }
-                ChainFault::HashMismatch => "hash does not match the record's contents",
-            };
+            let why = fault_text(&e.fault);
             writeln!(out, "BROKEN: record {} (id {id:?}): {why}", e.index)?;
             eprintln!(
                 "tracehound: audit chain in {name} does not verify (first bad record: {})",
@@ -127,6 +154,13 @@ fn verify_chain(file: &Path) -> Result<ExitCode> {
             );
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+fn fault_text(fault: &ChainFault) -> &'static str {
+    match fault {
+        ChainFault::PreviousHashMismatch => "previousHash does not link to the previous record",
+        ChainFault::HashMismatch => "hash does not match the record's contents",
     }
 }
 

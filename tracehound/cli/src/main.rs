@@ -1,8 +1,13 @@
-//! `tracehound`: command-line tools over tracehound-core.
+//! `tracehound`: command-line tools over tracehound-core, and a client of `tracehoundd`.
 
 mod cli;
 mod commands;
+mod daemon;
 mod demo;
+mod model;
+mod remote;
+mod text;
+mod watch;
 
 use std::process::ExitCode;
 

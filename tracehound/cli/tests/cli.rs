@@ -226,6 +226,19 @@ fn verify_chain_accepts_v1_exports_and_names_the_first_bad_record() {
         stdout(&o)
     );
     assert!(stderr(&o).contains("first bad record: 2"));
+    // The same verdicts as JSON, for scripts.
+    let o = run(&["verify-chain", "--json", bad.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON verdict");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_bad_index"], 2);
+    assert_eq!(v["length"], ids.len());
+    let o = run(&["verify-chain", "--json", good.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON verdict");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["head_hash"], last);
+    assert!(v.get("first_bad_index").is_none());
 
     let (edge, _) = exported(&all, "audit_chain_edge");
     // Each edge record was appended to its own fresh chain: only the first verifies as a
@@ -304,4 +317,14 @@ fn hex_decode(h: &str) -> Vec<u8> {
     (0..h.len() / 2)
         .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
         .collect()
+}
+
+#[test]
+fn proxy_is_wired_to_the_proxy_crate() {
+    // The proxy's own arguments are parsed (its required flags are named in the error).
+    let o = run(&["proxy"], None);
+    assert_clean_failure(&o, "--listen");
+    let o = run(&["proxy", "--help"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("--upstream"), "{}", stdout(&o));
 }
