@@ -1,17 +1,42 @@
-//! Tracehound as a reverse proxy: hyper in front of an upstream, the tower layer inside
+//! Tracehound as a reverse proxy: hyper in front of an upstream, the tower layer inside.
+//!
+//! `tracehound proxy --listen ADDR --upstream URL` accepts HTTP/1.1 and HTTP/2 (prior
+//! knowledge, h2c) and forwards to a plain HTTP/1.1 upstream: each downstream HTTP/1.1
+//! connection gets its own upstream connection ([`UpstreamSlot`]), HTTP/2 requests share a
+//! pool. Every request goes through [`tracehound_tower::TracehoundLayer`], so the proxy
+//! has the middleware's semantics: the trusted WAF header or a detector endpoint
+//! ([`detector`]) flags requests, flagged requests are quarantined and answered 403,
+//! floods get 429 with `Retry-After`, and anything failing inside Tracehound lets the
+//! request pass. An unreachable upstream is answered 502 (the upstream's failure).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tracehound_proxy::ProxyError> {
+//! use tracehound_proxy::{Proxy, ProxyConfig};
+//! let config = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:3000");
+//! let proxy = Proxy::bind(config).await?;
+//! println!("listening on {}", proxy.local_addr());
+//! proxy.shutdown().await;
+//! # Ok(()) }
+//! ```
 
-/// Command-line arguments of `tracehound proxy` (placeholder until the proxy lands).
-#[derive(Debug, clap::Args)]
-pub struct ProxyArgs {
-    /// Address to listen on.
-    #[arg(long)]
-    pub listen: std::net::SocketAddr,
-    /// Upstream base URL.
-    #[arg(long)]
-    pub upstream: String,
-}
+mod affinity;
+mod args;
+mod config;
+pub mod detector;
+mod error;
+mod file;
+mod forward;
+mod headers;
+mod proxy;
+mod run;
+mod server;
+mod upstream;
 
-/// Runs the proxy until it is stopped (blocking; builds its own runtime).
-pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the proxy is not built yet ({args:?})")
-}
+pub use affinity::{AffinityError, UpstreamSlot};
+pub use args::ProxyArgs;
+pub use config::ProxyConfig;
+pub use error::{ConfigError, ProxyError};
+pub use forward::{ForwardStats, Forwarder, ProxyBody};
+pub use proxy::{Proxy, RunningProxy};
+pub use run::run;
+pub use upstream::Upstream;

@@ -222,11 +222,7 @@ impl Agent {
         quarantine: Arc<Quarantine>,
         factory: EvidenceFactory,
     ) -> Result<Agent, TracehoundError> {
-        if max_payload_size == 0 {
-            return Err(TracehoundError::invalid_config_agent(
-                "maxPayloadSize must be positive",
-            ));
-        }
+        check_max_payload_size(max_payload_size)?;
         Ok(Agent {
             max_payload_size,
             limiter,
@@ -238,7 +234,6 @@ impl Agent {
         })
     }
 
-    /// Uses `clock` for "now" (rate limiting, record timestamps).
     /// A new agent with another payload limit and rate limiter that shares everything
     /// else with `self`: the quarantine (so no evidence is lost), the counters (so totals
     /// keep growing across the swap), the evidence factory, the clock and the observer.
@@ -250,11 +245,7 @@ impl Agent {
         max_payload_size: usize,
         limiter: Arc<RateLimiter>,
     ) -> Result<Agent, TracehoundError> {
-        if max_payload_size == 0 {
-            return Err(TracehoundError::invalid_config_agent(
-                "maxPayloadSize must be positive",
-            ));
-        }
+        check_max_payload_size(max_payload_size)?;
         Ok(Agent {
             max_payload_size,
             limiter,
@@ -266,6 +257,7 @@ impl Agent {
         })
     }
 
+    /// Uses `clock` for "now" (rate limiting, record timestamps).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Agent {
         self.clock = clock;
         self
@@ -426,6 +418,16 @@ fn with_scent_context(error: TracehoundError, scent_id: &str) -> TracehoundError
     } else {
         error
     }
+}
+
+/// v1's `createAgent` check: the payload limit must be positive (`CONFIG_AGENT_INVALID`).
+fn check_max_payload_size(max_payload_size: usize) -> Result<(), TracehoundError> {
+    if max_payload_size == 0 {
+        return Err(TracehoundError::invalid_config_agent(
+            "maxPayloadSize must be positive",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

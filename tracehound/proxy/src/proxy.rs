@@ -1,0 +1,196 @@
+//! Assembling and running the proxy: agent, detector, layer, forwarder, listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tower::Layer;
+use tracehound_core::agent::Agent;
+use tracehound_tower::{LayerStats, TracehoundLayer};
+
+use crate::config::ProxyConfig;
+use crate::detector::{DetectorStats, HttpDetector};
+use crate::error::{ConfigError, ProxyError};
+use crate::forward::{ForwardStats, Forwarder};
+use crate::server::serve;
+use crate::upstream::Upstream;
+
+/// How far behind the layer's detector deadline the callout's own deadline lies.
+const DETECTOR_BACKSTOP: Duration = Duration::from_millis(20);
+
+/// Entry point of the library API.
+#[derive(Debug)]
+pub struct Proxy;
+
+impl Proxy {
+    /// Validates `config`, binds the listener and starts serving on the current tokio
+    /// runtime. The proxy runs until [`RunningProxy::shutdown`] (or until it is dropped,
+    /// which stops accepting at once).
+    pub async fn bind(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
+        Proxy::bind_with_workers(config, 0).await
+    }
+
+    /// Like [`Proxy::bind`], plus `workers` threads that each run a single-threaded tokio
+    /// runtime accepting on the same listener, with the same layer, agent and upstream.
+    ///
+    /// A connection, its requests and its upstream connection then stay on one thread:
+    /// no task migrates and no thread has to wake another, which a work-stealing runtime
+    /// pays for on every forwarded request (`tracehound proxy` runs one such runtime
+    /// per core, the calling one included).
+    pub async fn bind_with_workers(
+        config: ProxyConfig,
+        workers: usize,
+    ) -> Result<RunningProxy, ProxyError> {
+        let upstream = Upstream::parse(&config.upstream)?;
+        let agent =
+            Arc::new(Agent::new(config.agent).map_err(|e| ConfigError::Agent(e.to_string()))?);
+        let detector = match &config.detector_url {
+            // The layer's deadline is the one that counts (it drops the call and counts a
+            // timeout); the callout's own deadline is a backstop just behind it.
+            Some(url) => Some(HttpDetector::new(
+                url,
+                config.layer.detector_timeout() + DETECTOR_BACKSTOP,
+            )?),
+            None => None,
+        };
+        let forwarder = Forwarder::new(upstream, config.connect_timeout);
+        let forward_stats = Arc::clone(forwarder.stats());
+        let detector_stats = detector.as_ref().map(|d| Arc::clone(d.stats()));
+
+        let mut layer = TracehoundLayer::new(Arc::clone(&agent), config.layer.clone());
+        if let Some(detector) = detector {
+            layer = layer.with_detector(Arc::new(detector));
+        }
+        let service = layer.layer(forwarder);
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        let mut worker_done = Vec::with_capacity(workers);
+        let bind_error = |source| ProxyError::Bind {
+            addr: config.listen,
+            source,
+        };
+        // Workers need their own handles on the socket; the std form can be cloned (and
+        // stays non-blocking).
+        let (listener, shared) = match workers {
+            0 => (listener, None),
+            _ => {
+                let shared = listener.into_std().map_err(bind_error)?;
+                let own = shared.try_clone().map_err(bind_error)?;
+                (
+                    TcpListener::from_std(own).map_err(bind_error)?,
+                    Some(shared),
+                )
+            }
+        };
+        for (index, shared) in std::iter::repeat_n(shared.as_ref(), workers)
+            .flatten()
+            .enumerate()
+        {
+            let std_listener = shared.try_clone().map_err(bind_error)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(bind_error)?;
+            let (service, stopped, grace) =
+                (service.clone(), stopped.clone(), config.shutdown_grace);
+            let (done, done_rx) = oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("proxy-worker-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        // The clone shares the (non-blocking) socket; it must be
+                        // registered with this thread's runtime.
+                        match TcpListener::from_std(std_listener) {
+                            Ok(listener) => serve(listener, service, stopped, grace).await,
+                            Err(error) => tracing::warn!(%error, "worker cannot listen"),
+                        }
+                    });
+                    let _ = done.send(());
+                })
+                .map_err(bind_error)?;
+            worker_done.push(done_rx);
+        }
+        drop(shared);
+        let task = tokio::spawn(serve(listener, service, stopped, config.shutdown_grace));
+        Ok(RunningProxy {
+            local_addr,
+            agent,
+            layer,
+            forward_stats,
+            detector_stats,
+            stop,
+            task,
+            worker_done,
+        })
+    }
+}
+
+/// A proxy serving on its own tasks.
+#[derive(Debug)]
+pub struct RunningProxy {
+    local_addr: SocketAddr,
+    agent: Arc<Agent>,
+    // Kept for its shared counters (every service clone reports into them).
+    layer: TracehoundLayer,
+    forward_stats: Arc<ForwardStats>,
+    detector_stats: Option<Arc<DetectorStats>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// One receiver per worker thread; resolves (or errors) once its runtime has ended.
+    worker_done: Vec<oneshot::Receiver<()>>,
+}
+
+impl RunningProxy {
+    /// The address actually bound (resolves port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The agent every request goes through: stats, quarantine, audit chain.
+    pub fn agent(&self) -> &Arc<Agent> {
+        &self.agent
+    }
+
+    /// The Tracehound layer's counters: outcomes, detector timeouts and errors,
+    /// fail-opens, ignored WAF headers.
+    pub fn layer_stats(&self) -> LayerStats {
+        self.layer.stats()
+    }
+
+    /// Forwarding counters (answers passed back, 502s).
+    pub fn forward_stats(&self) -> &ForwardStats {
+        &self.forward_stats
+    }
+
+    /// Detector callout counters, when a detector endpoint is configured.
+    pub fn detector_stats(&self) -> Option<&DetectorStats> {
+        self.detector_stats.as_deref()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the configured grace
+    /// period) and returns when the server task has ended.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "proxy server task ended abnormally");
+        }
+        for done in self.worker_done {
+            // An error means the worker thread ended without reporting (it panicked).
+            let _ = done.await;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The listening side: accepts connections, serves HTTP/1.1 or HTTP/2 (prior knowledge)
+//! on each, tags every request with the peer address, and stops gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+use tracehound_tower::PeerAddr;
+
+use crate::affinity::UpstreamSlot;
+use crate::forward::BoxError;
+
+/// Serves `service` on every connection `listener` accepts until `stop` turns true, then
+/// lets open connections finish for up to `grace`.
+pub(crate) async fn serve<S, B>(
+    listener: TcpListener,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The timer enables hyper's HTTP/1 header read timeout (30 s by default): without it
+    // a client could hold a connection open forever by sending headers byte by byte.
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Request/response sized writes: Nagle would hold back the last segment.
+                    let _ = stream.set_nodelay(true);
+                    let conn_service = ConnService {
+                        inner: service.clone(),
+                        peer,
+                        upstream: UpstreamSlot::new(),
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), conn_service)
+                        .into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(error) = conn.await {
+                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "connections still open after the grace period; dropped"
+        );
+    }
+}
+
+/// The per-connection hyper service: adds the peer address and the connection's
+/// upstream slot, then calls the shared stack.
+#[derive(Clone)]
+struct ConnService<S> {
+    inner: S,
+    peer: SocketAddr,
+    upstream: UpstreamSlot,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        req.extensions_mut().insert(self.upstream.clone());
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.oneshot(req).await.map_err(Into::into) })
+    }
+}

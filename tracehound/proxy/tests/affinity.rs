@@ -1,0 +1,113 @@
+//! Connection affinity and per-core workers: counted upstream connections over loopback.
+
+mod common;
+
+use bytes::Bytes;
+use common::{client, proxy, send, Upstream, STUCK};
+use http::{Method, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use tracehound_proxy::{Proxy, ProxyConfig};
+
+/// Sends `GET path` on `client` (which keeps its connection) and returns the status.
+async fn get(
+    client: &hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> StatusCode {
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(format!("http://{addr}{path}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = tokio::time::timeout(STUCK, client.request(req))
+        .await
+        .expect("proxy answered")
+        .expect("request succeeded");
+    let status = response.status();
+    // Read the whole answer so the client can reuse its connection.
+    let _ = response.into_body().collect().await.expect("answer body");
+    status
+}
+
+#[tokio::test]
+async fn one_client_connection_uses_one_upstream_connection() {
+    let upstream = Upstream::start().await;
+    let proxy = proxy(&upstream, |_| {}).await;
+    let addr = proxy.local_addr();
+
+    let first = client::<Full<Bytes>>(Version::HTTP_11);
+    for i in 0..5 {
+        assert_eq!(get(&first, addr, &format!("/a/{i}")).await, StatusCode::OK);
+    }
+    assert_eq!(
+        upstream.accepted(),
+        1,
+        "five requests, one upstream connection"
+    );
+
+    let second = client::<Full<Bytes>>(Version::HTTP_11);
+    for i in 0..3 {
+        assert_eq!(get(&second, addr, &format!("/b/{i}")).await, StatusCode::OK);
+    }
+    assert_eq!(upstream.accepted(), 2, "a second client gets its own");
+    assert_eq!(upstream.seen().len(), 8);
+    assert_eq!(proxy.forward_stats().forwarded(), 8);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upstream_connection_closed_by_the_upstream_is_reopened() {
+    let upstream = Upstream::start().await;
+    let proxy = proxy(&upstream, |_| {}).await;
+    let addr = proxy.local_addr();
+
+    let client = client::<Full<Bytes>>(Version::HTTP_11);
+    // The upstream closes after each of these answers; the next request on the same
+    // client connection must find a fresh upstream connection, not a 502.
+    for _ in 0..3 {
+        assert_eq!(get(&client, addr, "/close").await, StatusCode::OK);
+    }
+    assert_eq!(get(&client, addr, "/after").await, StatusCode::OK);
+    assert_eq!(
+        upstream.accepted(),
+        4,
+        "three closed, a fourth for the last request"
+    );
+    assert_eq!(proxy.forward_stats().bad_gateway(), 0);
+    assert_eq!(upstream.seen().len(), 4);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn workers_serve_on_the_same_listener_and_stop_on_shutdown() {
+    let upstream = Upstream::start().await;
+    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
+    let proxy = Proxy::bind_with_workers(config, 2)
+        .await
+        .expect("proxy starts");
+    let addr = proxy.local_addr();
+
+    // Fresh connections each time, so the runtimes share the accepting.
+    for i in 0..12 {
+        let version = if i % 2 == 0 {
+            Version::HTTP_11
+        } else {
+            Version::HTTP_2
+        };
+        let payload = Bytes::from(format!("request {i}"));
+        let (status, _, body) = send(addr, version, Method::POST, "/w", &[], payload.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, payload);
+    }
+    assert_eq!(upstream.seen().len(), 12);
+    // Every agent decision lands in the one shared agent, whichever runtime served it.
+    assert_eq!(proxy.forward_stats().forwarded(), 12);
+    tokio::time::timeout(STUCK, proxy.shutdown())
+        .await
+        .expect("workers stop");
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "no runtime accepts after shutdown");
+}
