@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::args::IdleArgs;
 use crate::conn::{self, Conn};
 use crate::proc_stat;
+use crate::run;
 
 /// How often the RSS is sampled while the connections are held.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -79,20 +80,9 @@ impl IdleReport {
 
 /// Runs the measurement on a current-thread runtime.
 pub fn execute(args: &IdleArgs) -> anyhow::Result<IdleReport> {
-    let socket = match &args.socket {
-        Some(s) => s.clone(),
-        None => std::env::var_os("SSH_AUTH_SOCK")
-            .map(PathBuf::from)
-            .context("no --socket and SSH_AUTH_SOCK is not set")?,
-    };
-    let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(clients.saturating_add(16).max(512))
-        .thread_stack_size(256 * 1024)
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(run(args, socket))
+    let socket = run::agent_socket(args.socket.as_ref())?;
+    let builder = tokio::runtime::Builder::new_current_thread();
+    run::build_runtime(builder, args.clients)?.block_on(run(args, socket))
 }
 
 async fn run(args: &IdleArgs, socket: PathBuf) -> anyhow::Result<IdleReport> {

@@ -29,29 +29,41 @@ const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// on a 2-core machine one core is then left to the agent under test, and the clients'
 /// tasks are served in FIFO order by one scheduler, which adds no unfairness of its own.
 pub fn execute(args: &RunArgs) -> anyhow::Result<Report> {
-    let socket = match &args.socket {
-        Some(s) => s.clone(),
-        None => std::env::var_os("SSH_AUTH_SOCK")
-            .map(PathBuf::from)
-            .context("no --socket and SSH_AUTH_SOCK is not set")?,
-    };
-    let mut builder = if args.threads <= 1 {
+    let socket = agent_socket(args.socket.as_ref())?;
+    let builder = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(usize::from(args.threads));
         b
     };
-    // Every client may sit in a blocking connect on a full backlog at the same time
-    // (see `conn::connect`); those threads sleep in the kernel and cost no CPU.
-    let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
-    let runtime = builder
+    build_runtime(builder, args.clients)?.block_on(run(args, socket))
+}
+
+/// `--socket`, or `SSH_AUTH_SOCK` when it is not given.
+pub(crate) fn agent_socket(socket: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    match socket {
+        Some(s) => Ok(s.clone()),
+        None => std::env::var_os("SSH_AUTH_SOCK")
+            .map(PathBuf::from)
+            .context("no --socket and SSH_AUTH_SOCK is not set"),
+    }
+}
+
+/// Finishes `builder` for `clients` clients. Every client may sit in a blocking connect on
+/// a full backlog at the same time (see `conn::connect`); those threads sleep in the
+/// kernel and cost no CPU, so the blocking pool is sized for all of them.
+pub(crate) fn build_runtime(
+    mut builder: tokio::runtime::Builder,
+    clients: u32,
+) -> anyhow::Result<tokio::runtime::Runtime> {
+    let clients = usize::try_from(clients).unwrap_or(usize::MAX);
+    builder
         .enable_all()
         .max_blocking_threads(clients.saturating_add(16).max(512))
         .thread_stack_size(256 * 1024)
         .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(run(args, socket))
+        .context("starting the tokio runtime")
 }
 
 async fn run(args: &RunArgs, socket: PathBuf) -> anyhow::Result<Report> {

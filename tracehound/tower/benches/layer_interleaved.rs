@@ -6,43 +6,17 @@
 //! `cargo bench -p tracehound-tower --bench layer_interleaved [-- ROUNDS BATCH]`
 
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::Router;
-use http::Request;
 use tower::ServiceExt as _;
-use tracehound_core::agent::{Agent, AgentConfig};
-use tracehound_tower::{Detector, DetectorFuture, LayerConfig, RequestView, TracehoundLayer};
+use tracehound_tower::{LayerConfig, TracehoundLayer};
 
-struct FindsNothing;
+mod fixture;
 
-impl Detector for FindsNothing {
-    fn inspect<'a>(&'a self, _request: &'a RequestView<'a>) -> DetectorFuture<'a> {
-        Box::pin(async { Ok(None) })
-    }
-}
-
-fn agent() -> Arc<Agent> {
-    let mut config = AgentConfig::default();
-    // One source sends everything: never limited, still checked and logged.
-    config.rate_limit.max_requests = 1 << 40;
-    config.rate_limit.window_ms = 1000;
-    Arc::new(Agent::new(config).expect("valid agent config"))
-}
-
-fn request() -> Request<Body> {
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    let mut req = Request::get("/")
-        .body(Body::empty())
-        .expect("valid request");
-    req.extensions_mut().insert(ConnectInfo(peer));
-    req
-}
+use fixture::{agent, request, FindsNothing};
 
 fn main() {
     // `cargo bench` passes `--bench`; numbers after it are ROUNDS and BATCH.
