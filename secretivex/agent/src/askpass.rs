@@ -50,18 +50,16 @@ pub fn read_passphrase(program: &Path, prompt: &str) -> Result<Zeroizing<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::test_support::write_script;
 
     #[test]
     fn reads_first_line_and_passes_prompt() {
         let tmp = tempfile::tempdir().unwrap();
-        let prog = tmp.path().join("askpass");
-        std::fs::write(
-            &prog,
-            "#!/bin/sh\nprintf 'pw-for:%s\\nsecond line\\n' \"$1\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let prog = write_script(
+            tmp.path(),
+            "askpass",
+            "printf 'pw-for:%s\\nsecond line\\n' \"$1\"",
+        );
         let pass = read_passphrase(&prog, "key.pem").unwrap();
         assert_eq!(&pass[..], b"pw-for:key.pem");
     }
@@ -69,9 +67,7 @@ mod tests {
     #[test]
     fn failing_program_is_an_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let prog = tmp.path().join("askpass");
-        std::fs::write(&prog, "#!/bin/sh\necho secret; exit 3\n").unwrap();
-        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let prog = write_script(tmp.path(), "askpass", "echo secret; exit 3");
         assert!(matches!(
             read_passphrase(&prog, "p"),
             Err(AskpassError::Status { .. })

@@ -86,7 +86,6 @@ pub async fn ask_permission(program: &Path, prompt: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn prompt_matches_openssh_wording() {
@@ -113,10 +112,7 @@ mod tests {
     }
 
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        crate::test_support::write_script(dir, name, body)
     }
 
     #[tokio::test]

@@ -7,7 +7,6 @@ use secretivex_proto::sign_flags;
 use secretivex_proto::{
     DestinationConstraint, Hop, HostKeySpec, Identity as WireIdentity, UserauthRequest,
 };
-use std::os::unix::fs::PermissionsExt;
 
 use crate::test_support::ed25519_wire;
 
@@ -491,10 +490,7 @@ async fn query_answers_supported_extensions() {
 }
 
 fn askpass_script(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let path = dir.join("askpass");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    crate::test_support::write_script(dir, "askpass", body)
 }
 
 #[tokio::test]

@@ -92,3 +92,24 @@ fn tlv(input: &[u8]) -> (u8, &[u8], &[u8]) {
     };
     (tag, &input[header..header + len], &input[header + len..])
 }
+
+/// Writes an executable `#!/bin/sh` script `dir/name` with `body` and returns its path.
+///
+/// The file is written by a child process (`install`), never through a descriptor of this
+/// process: a test thread that forks while we hold the file open for writing would carry
+/// that descriptor into its child until the child's exec, and our own exec of the script
+/// would then fail with `ETXTBSY` ("Text file busy").
+pub(crate) fn write_script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    let source = dir.join(format!("{name}.src"));
+    std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let path = dir.join(name);
+    let status = std::process::Command::new("install")
+        .arg("-m")
+        .arg("0755")
+        .arg(&source)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "install {} failed", path.display());
+    path
+}

@@ -194,10 +194,22 @@ pub fn running_as_root() -> bool {
 }
 
 /// Writes an executable shell script.
+///
+/// The file is written by a child process (`install`), never through a descriptor of the
+/// test process: a test thread that forks while we hold the file open for writing would
+/// carry that descriptor into its child until the child's exec, and exec of the script
+/// would then fail with `ETXTBSY` ("Text file busy").
 pub fn write_script(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
+    let source = path.with_extension("src");
+    std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).expect("write script source");
+    let status = std::process::Command::new("install")
+        .arg("-m")
+        .arg("0755")
+        .arg(&source)
+        .arg(path)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {} failed", path.display());
 }
 
 /// Polls `check` until it returns `Some`, at most `attempts` times `interval` apart.
