@@ -22,6 +22,8 @@
 //! signs, latencies, connections and failures; [`metrics_http`] serves them on an opt-in
 //! loopback or Unix-socket listener.
 
+pub mod activation;
+pub mod approval;
 pub mod askpass;
 mod client_socket;
 mod config;
@@ -37,6 +39,7 @@ pub mod lock;
 pub mod metrics;
 pub mod metrics_http;
 pub mod peer;
+mod pending;
 pub mod server;
 pub mod signer;
 pub mod socket;

@@ -2,6 +2,11 @@
 
 use std::sync::Arc;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
+use secretivex_audit::AuditHandle;
+use secretivex_policy::Policy;
+
+use crate::approval::Approvals;
 use crate::keystore::KeyStore;
 use crate::lock::LockState;
 use crate::metrics::Metrics;
@@ -17,6 +22,13 @@ pub struct Agent {
     pub(crate) metrics: Metrics,
     /// Connections being served now, for `max_connections`.
     pub(crate) connections: std::sync::atomic::AtomicUsize,
+    /// The signing policy; swapped whole on reload, read without locking.
+    pub(crate) policy: ArcSwap<Policy>,
+    /// Live approval windows of `confirm` rules.
+    #[allow(dead_code)] // read by the sign path once it is wired (issue 6)
+    pub(crate) approvals: Approvals,
+    /// The audit trail, when configured; swapped whole on reload.
+    pub(crate) audit: ArcSwapOption<AuditHandle>,
 }
 
 impl Agent {
@@ -34,6 +46,9 @@ impl Agent {
             signer,
             metrics: Metrics::new(),
             connections: std::sync::atomic::AtomicUsize::new(0),
+            policy: ArcSwap::from_pointee(Policy::allow_all()),
+            approvals: Approvals::default(),
+            audit: ArcSwapOption::empty(),
         }))
     }
 
@@ -50,6 +65,27 @@ impl Agent {
     /// The counters and histograms.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The signing policy in force.
+    pub fn policy(&self) -> arc_swap::Guard<Arc<Policy>> {
+        self.policy.load()
+    }
+
+    /// Replaces the signing policy (start-up and reload); requests already deciding keep
+    /// the one they loaded.
+    pub fn set_policy(&self, policy: Arc<Policy>) {
+        self.policy.store(policy);
+    }
+
+    /// The audit trail, when one is configured.
+    pub fn audit(&self) -> arc_swap::Guard<Option<Arc<AuditHandle>>> {
+        self.audit.load()
+    }
+
+    /// Replaces (or removes) the audit trail (start-up and reload).
+    pub fn set_audit(&self, audit: Option<Arc<AuditHandle>>) {
+        self.audit.store(audit);
     }
 
     /// The settings.

@@ -57,6 +57,17 @@ pub enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Explain which policy rule decides a request (reads the agent's configuration).
+    #[command(subcommand)]
+    Policy(crate::policy_cmd::PolicyCmd),
+    /// Work with the agent's audit trail.
+    #[command(subcommand)]
+    Audit(crate::audit_cmd::AuditCmd),
+    /// Install or remove the systemd user units of the agent.
+    #[command(subcommand)]
+    Service(crate::service::ServiceCmd),
+    /// Print OpenSSH, pssh and Ansible settings for large fan-outs.
+    Hints,
     /// Report unsupported or weak keys and duplicates; exit 1 if there are any.
     Health {
         /// Also sign a test message with each key (RSA with SHA-512) and check the result.

@@ -1,12 +1,16 @@
 //! `secretivex`: a client for any SSH agent socket. See `secretivex --help`.
 
+mod audit_cmd;
 mod cli;
 mod client;
 mod health;
+mod hints;
 mod keyinfo;
 mod list;
 mod metrics;
+mod policy_cmd;
 mod query;
+mod service;
 mod sign;
 mod socket;
 mod wait_ready;
@@ -51,6 +55,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         } => sign::run(&agent_socket()?, &key, &namespace, &file),
         Command::WaitReady { timeout } => wait_ready::run(&agent_socket()?, timeout),
         Command::Query => query::run(&agent_socket()?),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Audit(cmd) => audit_cmd::run(cmd),
+        Command::Service(cmd) => service::run(cmd),
+        Command::Hints => hints::run(),
         Command::Health { probe } => health::run(&agent_socket()?, probe),
         Command::Metrics { url, raw } => {
             // No $SSH_AUTH_SOCK fallback: the agent socket does not serve metrics.
