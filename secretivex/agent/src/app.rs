@@ -1,20 +1,20 @@
-//! The `secretivex-agent` program: parse the command line, load `--key` files, bind the
-//! socket, go to the background (or not), harden, and serve until told to stop.
+//! The `secretivex-agent` program: parse the command line, load the configuration and
+//! its key files, bind the socket (or take systemd's), go to the background (or not),
+//! harden, and serve until told to stop; SIGHUP and watched files reload the
+//! configuration.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use secretivex_agent::keystore::NewIdentity;
 use secretivex_agent::metrics_http::{serve_metrics, MetricsListen, MetricsListener};
+use secretivex_agent::reload::{self, Reloader};
 use secretivex_agent::socket::{self, SocketFileId};
-use secretivex_agent::{askpass, confirm, harden, keyops, Agent, Config};
-use secretivex_keys::KeyPair;
-use secretivex_proto::PrivateKeyWire;
+use secretivex_agent::{activation, harden, Agent, Config};
+use secretivex_config::{Env, Request};
 use tokio::signal::unix::{signal, SignalKind};
-use zeroize::Zeroizing;
 
 use crate::cli::Args;
 use crate::daemon::{self, Forked};
@@ -29,24 +29,58 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return daemon::kill_agent(shell);
     }
     init_logging(args.debug);
+    let request = Request {
+        config_flag: args.config.clone(),
+        profile_flag: args.profile,
+        flags: args.agent_overrides(),
+        env: Env::from_process(),
+    };
+    if args.check_config || args.print_config {
+        // Everything is validated, key files included, but nothing is unlocked.
+        let prepared = reload::prepare(&request, &args.keys, &[], None, false)?;
+        if args.print_config {
+            print_flush(&prepared.loaded.to_toml()?)?;
+        } else {
+            let file = prepared.loaded.file.as_ref().map_or_else(
+                || "no configuration file".to_string(),
+                |f| f.display().to_string(),
+            );
+            eprintln!("secretivex-agent: configuration OK ({file})");
+        }
+        return Ok(());
+    }
     // No ptrace or core dumps from here on, before any key is in memory. (Reset by exec,
     // so a COMMAND run later is unaffected.)
     harden::disable_tracing();
 
-    let keys = load_key_files(&args.keys)?;
+    // An invalid configuration stops the start-up here, before any socket exists;
+    // encrypted `unlock = "start"` keys ask askpass now, before the fork, as `--key` did.
+    let prepared = reload::prepare(&request, &args.keys, &[], None, true)?;
+    let settings = prepared.loaded.agent().clone();
+    let watch_files = prepared.loaded.watch();
     let socket_path = absolute(
-        args.socket
+        settings
+            .socket
             .clone()
             .unwrap_or_else(socket::default_socket_path),
     )?;
-    let listener = socket::bind_listener(&socket_path, args.backlog)
-        .with_context(|| format!("cannot listen on {}", socket_path.display()))?;
-    let socket_id = SocketFileId::of(&socket_path).context("stat the socket")?;
-    // From here on, any early return removes the socket it leaves behind.
-    let cleanup = SocketCleanup {
-        id: socket_id,
-        path: socket_path.clone(),
-        armed: true,
+    let backlog = settings
+        .backlog
+        .map_or(secretivex_agent::socket::DEFAULT_BACKLOG, |b| b.get());
+    let (listener, cleanup) = match activation::inherited_listener().context("socket activation")? {
+        Some(listener) => (listener, None),
+        None => {
+            let listener = socket::bind_listener(&socket_path, backlog)
+                .with_context(|| format!("cannot listen on {}", socket_path.display()))?;
+            let socket_id = SocketFileId::of(&socket_path).context("stat the socket")?;
+            // From here on, any early return removes the socket it leaves behind.
+            let cleanup = SocketCleanup {
+                id: socket_id,
+                path: socket_path.clone(),
+                armed: true,
+            };
+            (listener, Some(cleanup))
+        }
     };
 
     let mut watch_parent = None;
@@ -60,9 +94,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let command_pid = std::process::id();
         match daemon::fork()? {
             Forked::Parent(agent_pid) => {
-                cleanup.disarm(); // the socket belongs to the agent child now
+                // The socket belongs to the agent child now.
+                if let Some(c) = cleanup {
+                    c.disarm();
+                }
                 drop(listener);
-                drop(keys);
+                drop(prepared);
                 let err = daemon::exec_command(&args.command, &socket_path, agent_pid);
                 return Err(err);
             }
@@ -74,8 +111,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         match daemon::fork()? {
             Forked::Parent(agent_pid) => {
-                cleanup.disarm(); // the socket belongs to the agent child now
-                drop(keys);
+                // The socket belongs to the agent child now.
+                if let Some(c) = cleanup {
+                    c.disarm();
+                }
+                drop(prepared);
                 print_flush(&daemon::export_lines(shell, &socket_path, agent_pid))?;
                 return Ok(());
             }
@@ -88,18 +128,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let nofile = harden::raise_nofile_limit();
     tracing::debug!(?nofile, "file descriptor limit");
 
-    let mut config = Config {
-        default_lifetime: args.lifetime,
+    let config = Config {
+        default_lifetime: settings.default_lifetime.map(|d| d.get()),
+        signer_threads: settings
+            .max_signers
+            .map_or_else(num_cores, |n| n.get() as usize),
+        sign_timeout: settings.sign_timeout.map(|d| d.get()),
+        max_connections: settings
+            .max_connections
+            .map(|n| usize::try_from(n.get()).unwrap_or(usize::MAX)),
+        idle_timeout: settings.idle_timeout.map(|d| d.get()),
         ..Config::default()
     };
-    if let Some(n) = args.signers {
-        config.signer_threads = n as usize;
-    }
-    config.sign_timeout = args.sign_timeout.map(Duration::from_millis);
-    config.max_connections = args
-        .max_connections
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    config.idle_timeout = args.idle_timeout.map(Duration::from_secs);
+    let metrics_at: Option<MetricsListen> = settings
+        .metrics_listen
+        .as_ref()
+        .map(|l| l.as_str().parse())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("agent.metrics_listen: {e}"))?;
     // One worker per core (tokio's default, made explicit): cheap signatures run on the
     // workers themselves, so more would only oversubscribe the cores.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -108,12 +154,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("start the runtime")?;
     let shown_path = socket_path.clone();
-    let metrics_at = args.metrics_listen.clone();
+    let extra_keys = args.keys.clone();
     let result = runtime.block_on(async move {
         let listener = tokio::net::UnixListener::from_std(listener).context("register socket")?;
         let agent = Agent::try_new(config).context("start signing threads")?;
-        for loaded in keys {
-            add_loaded_key(&agent, loaded);
+        // Policy, audit trail and keys: the same path a reload takes. (The audit writer
+        // starts here, after the fork, so its thread belongs to the agent process.)
+        let reloader = Reloader::new(agent.clone(), request, extra_keys);
+        reloader.apply(prepared).context("start-up configuration")?;
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(reloader.clone().run(reload_rx));
+        if watch_files {
+            let (paths, tx) = (reloader.watched(), reload_tx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = secretivex_agent::watch::watch_files(paths, tx).await {
+                    tracing::error!(error = %e, "cannot watch the configuration files");
+                }
+            });
         }
         let metrics_task = match &metrics_at {
             Some(at) => {
@@ -126,7 +183,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
         tracing::info!(socket = %shown_path.display(), "agent listening");
-        let shutdown = shutdown_signal(agent.clone(), watch_parent)?;
+        let shutdown = shutdown_signal(agent.clone(), watch_parent, reload_tx)?;
+        activation::notify_ready();
         // The accept loop runs as a task on a worker, not on this thread: connection tasks
         // it spawns then start on a worker's local queue, without a cross-thread wake-up.
         let served = tokio::spawn(secretivex_agent::serve(listener, agent, shutdown)).await;
@@ -192,121 +250,6 @@ fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
         .join(path))
 }
 
-/// A key read from a `--key` file: the parsed pair, its sealable wire form, its comment.
-struct LoadedKey {
-    key: KeyPair,
-    private: Zeroizing<Vec<u8>>,
-    comment: String,
-}
-
-/// Reads every `--key` file; encrypted ones are unlocked through SSH_ASKPASS. Any failure
-/// stops the start-up: an agent silently missing a key is worse than no agent.
-fn load_key_files(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedKey>> {
-    let mut keys = Vec::with_capacity(paths.len());
-    for path in paths {
-        let (wire, comment) =
-            read_key_file(path).with_context(|| format!("cannot load key {}", path.display()))?;
-        let key = KeyPair::from_wire(&wire)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("cannot load key {}", path.display()))?;
-        // Like ssh-add: a certificate next to the key (`FILE-cert.pub`) is added too.
-        let cert = load_certificate_for(path, &wire, &comment);
-        keys.push(LoadedKey {
-            key,
-            private: keyops::sealable_body(&wire),
-            comment,
-        });
-        keys.extend(cert);
-    }
-    Ok(keys)
-}
-
-/// Reads and (through askpass, if needed) decrypts an OpenSSH private key file.
-fn read_key_file(path: &Path) -> anyhow::Result<(PrivateKeyWire, String)> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).context("read")?);
-    let file = secretivex_keys::OpensshKeyFile::parse(&text)
-        .map_err(|e| anyhow::anyhow!("not an OpenSSH private key: {e}"))?;
-    let decrypted = if file.is_encrypted() {
-        let program = confirm::askpass_program(None);
-        let prompt = format!("Enter passphrase for {}: ", path.display());
-        let passphrase = askpass::read_passphrase(&program, &prompt)?;
-        file.decrypt(Some(passphrase.as_slice()))
-            .map_err(|e| anyhow::anyhow!("cannot decrypt: {e}"))?
-    } else {
-        file.decrypt(None).map_err(|e| anyhow::anyhow!("{e}"))?
-    };
-    let wire = decrypted.key;
-    let comment = if decrypted.comment.is_empty() {
-        path.display().to_string()
-    } else {
-        decrypted.comment
-    };
-    Ok((wire, comment))
-}
-
-/// The key presenting `FILE-cert.pub`, when that file exists and certifies the key.
-/// A certificate that cannot be used is reported and skipped, as ssh-add does.
-fn load_certificate_for(path: &Path, plain: &PrivateKeyWire, comment: &str) -> Option<LoadedKey> {
-    let mut cert_path = path.as_os_str().to_os_string();
-    cert_path.push("-cert.pub");
-    let cert_path = PathBuf::from(cert_path);
-    let text = std::fs::read_to_string(&cert_path).ok()?;
-    let result = public_key_line_blob(&text)
-        .and_then(|blob| keyops::certificate_wire(plain, blob))
-        .ok_or_else(|| "not an OpenSSH certificate line".to_string())
-        .and_then(|wire| {
-            KeyPair::from_wire(&wire)
-                .map(|key| (key, keyops::sealable_body(&wire)))
-                .map_err(|e| e.to_string())
-        });
-    match result {
-        Ok((key, private)) => Some(LoadedKey {
-            key,
-            private,
-            comment: comment.to_string(),
-        }),
-        Err(e) => {
-            tracing::warn!(path = %cert_path.display(), error = %e, "certificate not loaded");
-            eprintln!(
-                "secretivex-agent: certificate {} not loaded: {e}",
-                cert_path.display()
-            );
-            None
-        }
-    }
-}
-
-/// Decodes the blob of a `type base64 [comment]` public key line.
-fn public_key_line_blob(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let b64 = text.split_whitespace().nth(1)?;
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
-}
-
-fn add_loaded_key(agent: &Arc<Agent>, loaded: LoadedKey) {
-    let LoadedKey {
-        key,
-        private,
-        comment,
-    } = loaded;
-    let blob = key.public_blob().to_vec();
-    let fingerprint = key.fingerprint().to_string();
-    tracing::info!(%fingerprint, "loaded key from file");
-    agent.keys().add(
-        NewIdentity {
-            key: Arc::new(key),
-            private,
-            blob,
-            comment,
-            fingerprint,
-            lifetime: agent.config().default_lifetime,
-            confirm: false,
-            destinations: Vec::new(),
-        },
-        |_| true,
-    );
-}
-
 /// Logs the main metrics at warn level, so it shows with the default log filter.
 fn log_snapshot(agent: &Agent, signal: &str) {
     let s = agent.metrics().snapshot();
@@ -328,12 +271,14 @@ fn num_cores() -> usize {
         .unwrap_or(2)
 }
 
-/// Completes on SIGTERM, SIGINT or SIGHUP, or when the COMMAND's process is gone.
+/// Completes on SIGTERM or SIGINT, or when the COMMAND's process is gone. SIGHUP asks
+/// for a configuration reload (queued on `reload`; a burst of signals makes one reload).
 /// SIGUSR1 logs a metrics snapshot and drops every key (as OpenSSH 10.0 does) without
 /// stopping; SIGUSR2 only logs the snapshot.
 fn shutdown_signal(
     agent: Arc<Agent>,
     watch_parent: Option<u32>,
+    reload: tokio::sync::mpsc::Sender<()>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -346,7 +291,11 @@ fn shutdown_signal(
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    // Full means a reload is already queued; it will read the new files.
+                    let _ = reload.try_send(());
+                }
                 _ = usr1.recv() => {
                     log_snapshot(&agent, "SIGUSR1");
                     let n = agent.keys().remove_all();

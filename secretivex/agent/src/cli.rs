@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use secretivex_config::{AgentSection, HumanDuration, ListenAddr, Profile, Signers};
 
 /// SecretiveX SSH agent: a drop-in replacement for ssh-agent.
 ///
@@ -48,10 +49,27 @@ pub struct Args {
     #[arg(long = "key", value_name = "FILE")]
     pub keys: Vec<PathBuf>,
 
-    /// Listen backlog of the socket.
-    #[arg(long, value_name = "N", default_value_t = secretivex_agent::socket::DEFAULT_BACKLOG,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub backlog: u32,
+    /// Listen backlog of the socket (default: 4096, or the profile's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub backlog: Option<u32>,
+
+    /// Configuration file (default: $SECRETIVEX_CONFIG, else
+    /// $XDG_CONFIG_HOME/secretivex/agent.toml when it exists).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Profile of defaults: balanced, fanout, pssh or low-memory (overrides the file's).
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+
+    /// Validate the configuration (and the key files it names) and exit: 0 when valid,
+    /// else 1 with the problem as FILE:LINE:COLUMN: FIELD: message.
+    #[arg(long, conflicts_with_all = ["print_config", "kill", "command"])]
+    pub check_config: bool,
+
+    /// Print the effective configuration (all layers merged) as TOML and exit.
+    #[arg(long, conflicts_with_all = ["kill", "command"])]
+    pub print_config: bool,
 
     /// Signatures made at once (default: one per core). `--signers` is an alias.
     #[arg(long = "max-signers", visible_alias = "signers", value_name = "N",
@@ -75,7 +93,7 @@ pub struct Args {
     /// Serve Prometheus metrics on 127.0.0.1:PORT (or another loopback address) or on
     /// unix:PATH. Off by default.
     #[arg(long, value_name = "ADDR", value_parser = parse_metrics_listen)]
-    pub metrics_listen: Option<secretivex_agent::metrics_http::MetricsListen>,
+    pub metrics_listen: Option<String>,
 
     /// Run this command with SSH_AUTH_SOCK and SSH_AGENT_PID set.
     #[arg(value_name = "COMMAND", trailing_var_arg = true,
@@ -83,9 +101,16 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-fn parse_metrics_listen(s: &str) -> Result<secretivex_agent::metrics_http::MetricsListen, String> {
+/// Checks the address (so a bad one is a usage error) and keeps the text, which the
+/// configuration merges like any other layer.
+fn parse_metrics_listen(s: &str) -> Result<String, String> {
+    s.parse::<secretivex_agent::metrics_http::MetricsListen>()
+        .map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse()
-        .map_err(|e: secretivex_agent::metrics_http::ListenError| e.to_string())
 }
 
 fn parse_life(s: &str) -> Result<Duration, String> {
@@ -111,6 +136,28 @@ impl Args {
         match std::env::var("SHELL") {
             Ok(s) if s.ends_with("csh") => Shell::Csh,
             _ => Shell::Sh,
+        }
+    }
+
+    /// The `[agent]` fields given on the command line: the top layer of the configuration.
+    pub fn agent_overrides(&self) -> AgentSection {
+        AgentSection {
+            socket: self.socket.clone(),
+            backlog: self.backlog.and_then(std::num::NonZeroU32::new),
+            max_signers: self.signers.and_then(|n| Signers::try_from(n).ok()),
+            sign_timeout: self
+                .sign_timeout
+                .map(|ms| HumanDuration::new(Duration::from_millis(ms))),
+            max_connections: self.max_connections.and_then(std::num::NonZeroU64::new),
+            idle_timeout: self
+                .idle_timeout
+                .map(|s| HumanDuration::new(Duration::from_secs(s))),
+            default_lifetime: self.lifetime.map(HumanDuration::new),
+            metrics_listen: self
+                .metrics_listen
+                .clone()
+                .and_then(|s| ListenAddr::try_from(s).ok()),
+            watch: None,
         }
     }
 
@@ -146,7 +193,8 @@ mod tests {
         assert_eq!(a.socket, Some(PathBuf::from("/tmp/s.sock")));
         assert_eq!(a.lifetime, Some(Duration::from_secs(5400)));
         assert_eq!(a.keys, vec![PathBuf::from("k1"), PathBuf::from("k2")]);
-        assert_eq!(a.backlog, 4096);
+        assert_eq!(a.backlog, None);
+        assert_eq!(a.agent_overrides().backlog, None);
         assert!(a.command.is_empty());
     }
 
@@ -195,6 +243,57 @@ mod tests {
         assert!(parse(&["--metrics-listen", "0.0.0.0:9100"]).is_err());
         assert!(parse(&["--metrics-listen", "127.0.0.1:9100"]).is_ok());
         assert!(parse(&["--metrics-listen", "unix:/tmp/m.sock"]).is_ok());
+    }
+
+    #[test]
+    fn config_flags_become_the_top_layer() {
+        let a = parse(&[
+            "--config",
+            "/etc/a.toml",
+            "--profile",
+            "fanout",
+            "--max-signers",
+            "3",
+            "--sign-timeout",
+            "250",
+            "--idle-timeout",
+            "30",
+            "-t",
+            "1h",
+            "--metrics-listen",
+            "127.0.0.1:9100",
+            "--backlog",
+            "64",
+        ])
+        .unwrap();
+        assert_eq!(a.config, Some(PathBuf::from("/etc/a.toml")));
+        assert_eq!(a.profile, Some(Profile::Fanout));
+        let o = a.agent_overrides();
+        assert_eq!(o.max_signers.map(Signers::get), Some(3));
+        assert_eq!(
+            o.sign_timeout.map(|d| d.to_string()).as_deref(),
+            Some("250ms")
+        );
+        assert_eq!(
+            o.idle_timeout.map(|d| d.to_string()).as_deref(),
+            Some("30s")
+        );
+        assert_eq!(
+            o.default_lifetime.map(|d| d.to_string()).as_deref(),
+            Some("1h")
+        );
+        assert_eq!(
+            o.metrics_listen.as_ref().map(|m| m.as_str()),
+            Some("127.0.0.1:9100")
+        );
+        assert_eq!(o.backlog.map(|b| b.get()), Some(64));
+        assert!(parse(&["--profile", "turbo"]).is_err());
+        assert!(parse(&["--check-config", "--print-config"]).is_err());
+        assert!(
+            parse(&["--check-config", "--config", "x"])
+                .unwrap()
+                .check_config
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! The program runs as an async child process: only the connection asking waits for it,
 //! and no signing thread is held meanwhile.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
@@ -83,6 +85,78 @@ pub async fn ask_permission(program: &Path, prompt: &str) -> bool {
     }
 }
 
+/// How a prompt with a time limit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptAnswer {
+    /// Exit status 0 and an empty or "yes" answer.
+    Allowed,
+    /// Any other answer, or the program could not be run.
+    Refused,
+    /// No answer within the limit; the prompt's process group was killed.
+    TimedOut,
+}
+
+/// Runs `program args… prompt` (the SSH_ASKPASS convention, `SSH_ASKPASS_PROMPT=confirm`)
+/// in its own process group and waits at most `limit` for its answer. On timeout the
+/// whole group is killed, so a prompt script's own children do not linger.
+pub async fn ask_with_limit(
+    program: &OsStr,
+    args: &[impl AsRef<OsStr>],
+    prompt: &str,
+    limit: Duration,
+) -> PromptAnswer {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .arg(prompt)
+        .env("SSH_ASKPASS_PROMPT", "confirm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(program = %Path::new(program).display(), error = %e, "cannot run the confirm command; refusing");
+            return PromptAnswer::Refused;
+        }
+    };
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let answer = tokio::time::timeout(limit, async {
+        let mut output = Zeroizing::new(Vec::new());
+        if let Some(stdout) = child.stdout.take() {
+            if stdout
+                .take(MAX_OUTPUT)
+                .read_to_end(&mut output)
+                .await
+                .is_err()
+            {
+                return PromptAnswer::Refused;
+            }
+        }
+        match child.wait().await {
+            Ok(status) if status.success() && answer_allows(&output) => PromptAnswer::Allowed,
+            _ => PromptAnswer::Refused,
+        }
+    })
+    .await;
+    match answer {
+        Ok(answer) => answer,
+        Err(_) => {
+            if let Some(group) = group {
+                // The group may already be gone; nothing else to do then.
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            let _ = child.wait().await;
+            PromptAnswer::TimedOut
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +211,67 @@ mod tests {
         let silent = script(tmp.path(), "silent", "exit 0");
         assert!(ask_permission(&silent, "Allow?").await);
         assert!(!ask_permission(&tmp.path().join("missing"), "Allow?").await);
+    }
+
+    #[tokio::test]
+    async fn limited_prompts_pass_arguments_and_time_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seen = tmp.path().join("seen");
+        let approve = script(
+            tmp.path(),
+            "approve",
+            &format!(
+                "printf '%s|%s|%s' \"$SSH_ASKPASS_PROMPT\" \"$1\" \"$2\" > '{}'",
+                seen.display()
+            ),
+        );
+        let limit = Duration::from_secs(60);
+        let answer = ask_with_limit(approve.as_os_str(), &["--flag"], "Allow?", limit).await;
+        assert_eq!(answer, PromptAnswer::Allowed);
+        assert_eq!(
+            std::fs::read_to_string(&seen).unwrap(),
+            "confirm|--flag|Allow?"
+        );
+        let no: &[&str] = &[];
+        let refuse = script(tmp.path(), "refuse", "echo no");
+        assert_eq!(
+            ask_with_limit(refuse.as_os_str(), no, "?", limit).await,
+            PromptAnswer::Refused
+        );
+        let missing = tmp.path().join("missing");
+        assert_eq!(
+            ask_with_limit(missing.as_os_str(), no, "?", limit).await,
+            PromptAnswer::Refused
+        );
+
+        // A prompt that never answers, with a child of its own: both are killed.
+        let pid_file = tmp.path().join("pid");
+        let hang = script(
+            tmp.path(),
+            "hang",
+            &format!("sleep 600 & echo $! > '{}'; wait", pid_file.display()),
+        );
+        let short = Duration::from_millis(300);
+        assert_eq!(
+            ask_with_limit(hang.as_os_str(), no, "?", short).await,
+            PromptAnswer::TimedOut
+        );
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed and reaped by init (or a subreaper) shortly after: poll, bounded by count.
+        let mut gone = false;
+        for _ in 0..2000 {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(gone, "the prompt's child survived the timeout");
     }
 }

@@ -6,27 +6,35 @@
 //! RFC 9987 recommends. Everything else fails.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use secretivex_audit::{Event, Outcome as AuditOutcome};
 use secretivex_proto::{
-    msg, AddIdentity, Constraint, ExtensionRequest, Request, Response, SessionBind, SignRequest,
+    msg, AddIdentity, Constraint, ExtensionRequest, Request, Response, SessionBind,
 };
 use zeroize::Zeroizing;
 
-use crate::confirm;
 use crate::destination::{self, Bind, SessionBinds};
 use crate::keyops::{self, KeysCertInspector};
 use crate::keystore::{self, AddOutcome, Identity, NewIdentity};
 use crate::lock::LockHash;
-use crate::metrics::FailureReason;
 use crate::peer::Peer;
-use crate::signer::{SignError, Signed};
+use crate::peer_process::PeerProcess;
+use crate::policy_gate;
 use crate::Agent;
+
+/// The facts of a peer whose `/proc` entry was not read (or could not be).
+static UNKNOWN_PROCESS: PeerProcess = PeerProcess {
+    exe: None,
+    name: None,
+};
 
 /// Per-connection state.
 pub(crate) struct ConnState {
     pub peer: Peer,
     pub binds: SessionBinds,
+    /// The peer's executable and name, read from `/proc` on first need.
+    process: Option<PeerProcess>,
 }
 
 impl ConnState {
@@ -34,7 +42,20 @@ impl ConnState {
         ConnState {
             peer,
             binds: SessionBinds::default(),
+            process: None,
         }
+    }
+
+    /// Reads the peer's executable and name, once per connection.
+    pub fn load_process(&mut self) {
+        if self.process.is_none() {
+            self.process = Some(PeerProcess::read(self.peer.pid));
+        }
+    }
+
+    /// The peer's executable and name as far as known (unknown until [`Self::load_process`]).
+    pub fn process(&self) -> &PeerProcess {
+        self.process.as_ref().unwrap_or(&UNKNOWN_PROCESS)
     }
 }
 
@@ -50,7 +71,7 @@ impl From<Response> for Reply {
     }
 }
 
-fn status(ok: bool) -> Reply {
+pub(crate) fn status(ok: bool) -> Reply {
     Reply::Response(if ok {
         Response::Success
     } else {
@@ -64,6 +85,7 @@ fn status(ok: bool) -> Reply {
 /// this future is part of every connection task, whose allocation is made per connection,
 /// and a small task stays in the allocator's fast per-thread cache.
 pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]) -> Reply {
+    let arrived = Instant::now();
     agent.keys.sweep_expired();
     let request = match Request::decode(body) {
         Ok(r) => r,
@@ -79,11 +101,13 @@ pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]
 
     if agent.lock.is_locked() {
         return match request {
-            Request::Unlock { passphrase } => Box::pin(unlock(agent, passphrase)).await,
+            Request::Unlock { passphrase } => {
+                Box::pin(unlock(agent, conn, passphrase, arrived)).await
+            }
             Request::RequestIdentities => Response::Identities(Vec::new()).into(),
             Request::Extension(ExtensionRequest::SessionBind(bind)) => session_bind(conn, bind),
             Request::Extension(ExtensionRequest::Query) => query(),
-            Request::RemoveAllIdentities => remove_all(agent),
+            Request::RemoveAllIdentities => remove_all(agent, conn, arrived),
             other => {
                 tracing::debug!(request = request_name(&other), "refused while locked");
                 status(false)
@@ -93,15 +117,17 @@ pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]
 
     match request {
         Request::RequestIdentities => list(agent, conn),
-        Request::Sign(sign) => sign_request(agent, conn, sign).await,
-        Request::AddIdentity(add) => Box::pin(add_identity(agent, conn, add)).await,
-        Request::RemoveIdentity { key_blob } => remove(agent, conn, &key_blob),
-        Request::RemoveAllIdentities => remove_all(agent),
+        Request::Sign(sign) => {
+            Box::pin(crate::sign::sign_request(agent, conn, sign, arrived)).await
+        }
+        Request::AddIdentity(add) => Box::pin(add_identity(agent, conn, add, arrived)).await,
+        Request::RemoveIdentity { key_blob } => remove(agent, conn, &key_blob, arrived),
+        Request::RemoveAllIdentities => remove_all(agent, conn, arrived),
         Request::AddSmartcardKey(_) | Request::RemoveSmartcardKey { .. } => {
             tracing::info!("smartcard keys are not supported");
             status(false)
         }
-        Request::Lock { passphrase } => Box::pin(lock(agent, passphrase)).await,
+        Request::Lock { passphrase } => Box::pin(lock(agent, conn, passphrase, arrived)).await,
         Request::Unlock { .. } => status(false), // not locked
         Request::Extension(ExtensionRequest::Query) => query(),
         Request::Extension(ExtensionRequest::SessionBind(bind)) => session_bind(conn, bind),
@@ -144,140 +170,33 @@ fn is_session_bind_body(body: &[u8]) -> bool {
     u32::from_be_bytes(len) as usize == NAME.len() && rest.get(4..4 + NAME.len()) == Some(NAME)
 }
 
-fn visible(conn: &ConnState, id: &Identity) -> bool {
+pub(crate) fn visible(conn: &ConnState, id: &Identity) -> bool {
     destination::identity_permitted(&id.destinations, &conn.binds, None, &KeysCertInspector).is_ok()
 }
 
-fn list(agent: &Agent, conn: &ConnState) -> Reply {
+fn list(agent: &Agent, conn: &mut ConnState) -> Reply {
+    if let Some(frame) = policy_gate::filtered_list(agent, conn, visible) {
+        return Reply::Shared(frame);
+    }
     if conn.binds.is_remote() && agent.keys.has_destination_constraints() {
         let ids = agent.keys.snapshot();
-        let frame =
-            keystore::encode_identities(ids.iter().map(|i| &**i).filter(|i| visible(conn, i)));
+        // First-use keys carry no destination constraints: they are listed as they are.
+        let pending = agent.keys.pending_keys();
+        let frame = keystore::encode_listing(
+            ids.iter().map(|i| &**i).filter(|i| visible(conn, i)),
+            pending.iter().map(|p| &**p),
+        );
         return Reply::Shared(Arc::new(frame));
     }
     Reply::Shared(agent.keys.answer_frame())
 }
 
-async fn sign_request(agent: &Arc<Agent>, conn: &ConnState, req: SignRequest) -> Reply {
-    let SignRequest {
-        key_blob,
-        data,
-        flags,
-    } = req;
-    let arrived = std::time::Instant::now();
-    let Some(id) = agent.keys.find(&key_blob) else {
-        agent.metrics.failed(FailureReason::UnknownKey);
-        tracing::debug!(uid = conn.peer.uid, "sign request for an unknown key");
-        return status(false);
-    };
-    let mut destination_note = None;
-    if !id.destinations.is_empty() {
-        match check_destination(conn, &id, &data) {
-            Ok(user) => {
-                destination_note = Some(format!(
-                    "public key authentication request for user \"{user}\" to listed host"
-                ));
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    uid = conn.peer.uid,
-                    fingerprint = %id.fingerprint,
-                    reason,
-                    "refused use of destination-constrained key"
-                );
-                agent.metrics.failed(FailureReason::Refused);
-                return status(false);
-            }
-        }
-    }
-    if id.confirm {
-        let program = confirm::askpass_program(agent.config.askpass.as_deref());
-        let prompt =
-            confirm::confirm_prompt(&id.comment, &id.fingerprint, destination_note.as_deref());
-        if !Box::pin(confirm::ask_permission(&program, &prompt)).await {
-            tracing::info!(uid = conn.peer.uid, fingerprint = %id.fingerprint, "user refused key use");
-            agent.metrics.failed(FailureReason::Refused);
-            return status(false);
-        }
-        // The prompt may have taken long: the key must still be there, and the agent open.
-        let still_there = agent
-            .keys
-            .find(&key_blob)
-            .is_some_and(|now| now.serial == id.serial);
-        if !still_there || agent.lock.is_locked() {
-            return status(false);
-        }
-    }
-    let Some(key) = id.key.clone() else {
-        return status(false); // sealed: the agent is being locked or unlocked
-    };
-    // Every algorithm, legacy `ssh-rsa` (flags 0 on an RSA key) included, is made by the
-    // parsed key pair in `secretivex-keys`.
-    let algorithm = key.algorithm();
-    let signed = agent.signer.sign(key, data, flags).await;
-    match signed {
-        Ok(Signed {
-            signature,
-            queue_wait,
-        }) => {
-            agent.metrics.queue_waited(queue_wait);
-            agent.metrics.signed(algorithm, arrived.elapsed());
-            tracing::debug!(uid = conn.peer.uid, pid = conn.peer.pid, fingerprint = %id.fingerprint, "signed");
-            Response::SignResponse(signature).into()
-        }
-        Err(SignError::Timeout(limit)) => {
-            agent.metrics.failed(FailureReason::SignTimeout);
-            // Debug only: under overload this fires for many requests a second.
-            tracing::debug!(fingerprint = %id.fingerprint, limit_ms = limit.as_millis() as u64, "no signer free in time");
-            status(false)
-        }
-        Err(e) => {
-            agent.metrics.failed(FailureReason::SignError);
-            tracing::warn!(fingerprint = %id.fingerprint, error = %e, "signing failed");
-            status(false)
-        }
-    }
-}
-
-/// OpenSSH's checks for a destination-constrained key (process_sign_request2): the data
-/// must be a userauth request for this key, on a bound connection, for the most recently
-/// bound session, to a permitted destination. Returns the target user.
-fn check_destination(conn: &ConnState, id: &Identity, data: &[u8]) -> Result<String, &'static str> {
-    let Some(last) = conn.binds.binds().last() else {
-        return Err("signing on an unbound connection");
-    };
-    let req =
-        secretivex_proto::parse_userauth_request(data).ok_or("data is not a userauth request")?;
-    if req.session_id.is_empty()
-        || req.service != "ssh-connection"
-        || !(req.method == "publickey" || req.method == "publickey-hostbound-v00@openssh.com")
-        || req.key_blob != id.blob
-        || !keyops::algorithm_matches_key(&req.algorithm, &id.blob)
-    {
-        return Err("data is not a userauth request for this key");
-    }
-    destination::identity_permitted(
-        &id.destinations,
-        &conn.binds,
-        Some(&req.user),
-        &KeysCertInspector,
-    )
-    .map_err(|_| "destination not permitted")?;
-    if req.session_id != last.session_id {
-        return Err("session id is not the most recently bound one");
-    }
-    match &req.server_host_key {
-        None if conn.binds.binds().len() > 1 => {
-            Err("no host key in the request on a forwarded connection")
-        }
-        Some(host_key) if *host_key != last.host_key => {
-            Err("host key differs from the most recently bound one")
-        }
-        _ => Ok(req.user),
-    }
-}
-
-async fn add_identity(agent: &Arc<Agent>, conn: &ConnState, add: AddIdentity) -> Reply {
+async fn add_identity(
+    agent: &Arc<Agent>,
+    conn: &mut ConnState,
+    add: AddIdentity,
+    arrived: Instant,
+) -> Reply {
     let AddIdentity {
         key,
         comment,
@@ -348,22 +267,67 @@ async fn add_identity(agent: &Arc<Agent>, conn: &ConnState, add: AddIdentity) ->
         destination_constrained = constrained,
         "add identity"
     );
-    status(matches!(outcome, AddOutcome::Added | AddOutcome::Replaced))
+    let added = matches!(outcome, AddOutcome::Added | AddOutcome::Replaced);
+    audit(agent, conn, Event::Add, Some(&fingerprint), added, arrived);
+    status(added)
 }
 
-fn remove(agent: &Agent, conn: &ConnState, blob: &[u8]) -> Reply {
+/// Records an add, remove, lock or unlock in the audit trail (when it is on).
+fn audit(
+    agent: &Agent,
+    conn: &mut ConnState,
+    event: Event,
+    fingerprint: Option<&str>,
+    ok: bool,
+    arrived: Instant,
+) {
+    let outcome = if ok {
+        AuditOutcome::Allow
+    } else {
+        AuditOutcome::Failed
+    };
+    policy_gate::record(agent, conn, event, fingerprint, outcome, arrived);
+}
+
+fn remove(agent: &Agent, conn: &mut ConnState, blob: &[u8], arrived: Instant) -> Reply {
+    let fingerprint = agent.keys.find(blob).map(|id| id.fingerprint.clone());
     let removed = agent.keys.remove(blob, |id| visible(conn, id));
     tracing::info!(uid = conn.peer.uid, removed, "remove identity");
+    audit(
+        agent,
+        conn,
+        Event::Remove,
+        fingerprint.as_deref(),
+        removed,
+        arrived,
+    );
     status(removed)
 }
 
-fn remove_all(agent: &Agent) -> Reply {
+fn remove_all(agent: &Agent, conn: &mut ConnState, arrived: Instant) -> Reply {
     let n = agent.keys.remove_all();
     tracing::info!(removed = n, "removed all identities");
+    audit(agent, conn, Event::Remove, None, true, arrived);
     status(true)
 }
 
-async fn lock(agent: &Arc<Agent>, passphrase: Zeroizing<Vec<u8>>) -> Reply {
+async fn lock(
+    agent: &Arc<Agent>,
+    conn: &mut ConnState,
+    passphrase: Zeroizing<Vec<u8>>,
+    arrived: Instant,
+) -> Reply {
+    let reply = lock_agent(agent, passphrase).await;
+    let ok = matches!(reply, Reply::Response(Response::Success));
+    if ok {
+        // An approval given before the lock does not outlive it.
+        agent.approvals.clear();
+    }
+    audit(agent, conn, Event::Lock, None, ok, arrived);
+    reply
+}
+
+async fn lock_agent(agent: &Arc<Agent>, passphrase: Zeroizing<Vec<u8>>) -> Reply {
     if passphrase.is_empty() || agent.lock.is_locked() {
         return status(false);
     }
@@ -385,7 +349,19 @@ async fn lock(agent: &Arc<Agent>, passphrase: Zeroizing<Vec<u8>>) -> Reply {
     status(true)
 }
 
-async fn unlock(agent: &Arc<Agent>, passphrase: Zeroizing<Vec<u8>>) -> Reply {
+async fn unlock(
+    agent: &Arc<Agent>,
+    conn: &mut ConnState,
+    passphrase: Zeroizing<Vec<u8>>,
+    arrived: Instant,
+) -> Reply {
+    let reply = unlock_agent(agent, passphrase).await;
+    let ok = matches!(reply, Reply::Response(Response::Success));
+    audit(agent, conn, Event::Unlock, None, ok, arrived);
+    reply
+}
+
+async fn unlock_agent(agent: &Arc<Agent>, passphrase: Zeroizing<Vec<u8>>) -> Reply {
     let a = agent.clone();
     let result = tokio::task::spawn_blocking(move || {
         let sealing = a.lock.check_passphrase(&passphrase)?;

@@ -5,7 +5,7 @@ use crate::Config;
 use secretivex_keys::KeyPair;
 use secretivex_proto::sign_flags;
 use secretivex_proto::{
-    DestinationConstraint, Hop, HostKeySpec, Identity as WireIdentity, UserauthRequest,
+    DestinationConstraint, Hop, HostKeySpec, Identity as WireIdentity, SignRequest, UserauthRequest,
 };
 
 use crate::test_support::ed25519_wire;

@@ -18,7 +18,22 @@ use secretivex_keys::KeyPair;
 use secretivex_proto::{DestinationConstraint, Identity as WireIdentity, Response};
 use zeroize::Zeroizing;
 
+use crate::pending::PendingKey;
 use crate::vault::{Sealed, SealingKey, VaultError};
+
+mod config_keys;
+
+pub use config_keys::{ConfigKeysChange, ReplaceError};
+
+/// Where an identity came from. Reloads replace `Config` identities only: a key added
+/// with `ssh-add` is never touched by a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Added by a client (`ssh-add`).
+    Client,
+    /// Loaded from a `[[keys]]` source of the configuration (or `--key`).
+    Config,
+}
 
 /// One loaded key and its constraints.
 pub struct Identity {
@@ -40,6 +55,8 @@ pub struct Identity {
     pub confirm: bool,
     /// `restrict-destination-v00@openssh.com` hops; empty means unrestricted.
     pub destinations: Vec<DestinationConstraint>,
+    /// Who added it.
+    pub origin: Origin,
 }
 
 impl std::fmt::Debug for Identity {
@@ -52,6 +69,7 @@ impl std::fmt::Debug for Identity {
             .field("expires", &self.expires)
             .field("confirm", &self.confirm)
             .field("destinations", &self.destinations.len())
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -92,6 +110,8 @@ struct Inner {
     next_serial: u64,
     /// Keys are sealed under the lock key and their pairs dropped.
     locked: bool,
+    /// Encrypted key files configured to unlock on first use: listed, not yet loaded.
+    pending: Vec<Arc<PendingKey>>,
 }
 
 /// Thread-safe identity table.
@@ -122,6 +142,7 @@ impl Identity {
             expires: self.expires,
             confirm: self.confirm,
             destinations: self.destinations.clone(),
+            origin: self.origin,
         }
     }
 }
@@ -142,6 +163,16 @@ impl KeyStore {
     pub fn add(
         self: &Arc<Self>,
         new: NewIdentity,
+        visible: impl Fn(&Identity) -> bool,
+    ) -> AddOutcome {
+        self.add_from(new, Origin::Client, visible)
+    }
+
+    /// [`add`](Self::add) with the identity tagged as coming from `origin`.
+    pub fn add_from(
+        self: &Arc<Self>,
+        new: NewIdentity,
+        origin: Origin,
         visible: impl Fn(&Identity) -> bool,
     ) -> AddOutcome {
         let expires = new.lifetime.map(|life| Instant::now() + life);
@@ -165,7 +196,10 @@ impl KeyStore {
                 expires,
                 confirm: new.confirm,
                 destinations: new.destinations,
+                origin,
             });
+            // A pending (first-use) entry for the same key is superseded by the key.
+            inner.pending.retain(|p| p.blob != identity.blob);
             let outcome = match inner.ids.iter().position(|i| i.blob == identity.blob) {
                 Some(pos) => {
                     let Some(existing) = inner.ids.get(pos) else {
@@ -347,6 +381,7 @@ impl KeyStore {
         let mut inner = self.inner.write();
         let n = inner.ids.len();
         inner.ids.clear();
+        inner.pending.clear();
         self.changed(&mut inner);
         n
     }
@@ -386,7 +421,10 @@ impl KeyStore {
         if let Some(frame) = inner.answer.clone() {
             return frame;
         }
-        let frame = Arc::new(encode_identities(inner.ids.iter().map(|i| &**i)));
+        let frame = Arc::new(encode_listing(
+            inner.ids.iter().map(|i| &**i),
+            inner.pending.iter().map(|p| &**p),
+        ));
         inner.answer = Some(frame.clone());
         frame
     }
@@ -394,11 +432,23 @@ impl KeyStore {
 
 /// Encodes an `IDENTITIES_ANSWER` frame for the given identities.
 pub fn encode_identities<'a>(ids: impl Iterator<Item = &'a Identity>) -> Vec<u8> {
+    encode_listing(ids, std::iter::empty())
+}
+
+/// Encodes an `IDENTITIES_ANSWER` frame: loaded identities, then pending (first-use) keys.
+pub fn encode_listing<'a>(
+    ids: impl Iterator<Item = &'a Identity>,
+    pending: impl Iterator<Item = &'a PendingKey>,
+) -> Vec<u8> {
     let list = ids
         .map(|i| WireIdentity {
             key_blob: i.blob.clone(),
             comment: i.comment.clone(),
         })
+        .chain(pending.map(|p| WireIdentity {
+            key_blob: p.blob.clone(),
+            comment: p.comment.clone(),
+        }))
         .collect();
     let mut out = Vec::new();
     Response::Identities(list).encode_frame(&mut out);

@@ -25,6 +25,7 @@
 pub mod activation;
 pub mod approval;
 pub mod askpass;
+mod audit_event;
 mod client_socket;
 mod config;
 pub mod confirm;
@@ -33,18 +34,25 @@ pub mod destination;
 mod handler;
 pub mod harden;
 pub mod keyops;
+pub mod keysource;
 pub mod keystore;
 pub mod lifetime;
 pub mod lock;
 pub mod metrics;
 pub mod metrics_http;
 pub mod peer;
-mod pending;
+pub mod peer_process;
+pub mod pending;
+mod policy_facts;
+mod policy_gate;
+pub mod reload;
 pub mod server;
+mod sign;
 pub mod signer;
 pub mod socket;
 mod state;
 pub mod vault;
+pub mod watch;
 
 #[cfg(test)]
 mod test_support;

@@ -1,20 +1,36 @@
 //! SecretiveX audit trail: one hash-chained JSON line per decision.
 //!
-//! (Skeleton: the contract other crates build against. Filled in by the audit work of
-//! issue 6.)
+//! The agent hands each [`Decision`] to [`AuditHandle::record`], which only enqueues it; a
+//! writer thread turns batches of them into lines, rotates
+//! files by size and prunes old ones. [`verify`] checks a log and names its first broken line.
+//!
+//! A line is one JSON object and a newline. Every line carries `seq` (1, 2, 3, … across all
+//! files of the log) and, last, `prev`: the lowercase hex SHA-256 of the previous line's bytes
+//! without its newline; the first line carries [`GENESIS`] (64 zeros). Rotation keeps the
+//! chain: the first line of a new file chains to the last line of the one before. Removing
+//! old files (`keep`) writes a `pruned` line recording where the log now starts. The signed
+//! data never reaches the log, only its SHA-256.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-/// The `[audit]` table of the agent's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSpec {
-    /// The current log file; rotated files sit next to it.
-    pub path: PathBuf,
-}
+mod files;
+mod handle;
+mod log;
+mod record;
+mod spec;
+#[cfg(test)]
+mod tests;
+mod time;
+mod verify;
+
+pub use files::{log_files, log_files_in_dir};
+pub use handle::{AuditHandle, AuditStats, Reconfigured, BATCH, SYNC_EVERY};
+pub use record::GENESIS;
+pub use spec::{AuditSpec, DEFAULT_KEEP, DEFAULT_MAX_BYTES, DEFAULT_QUEUE};
+pub use verify::{verify, verify_log, BreakKind, Broken, Intact, Verdict, VerifyError};
 
 /// What was asked of the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,35 +99,34 @@ pub struct Decision {
     pub data_sha256: Option<[u8; 32]>,
 }
 
-/// Where the agent sends decisions; writing happens elsewhere and never blocks the caller.
-#[derive(Debug)]
-pub struct AuditHandle {}
-
-impl AuditHandle {
-    /// Opens (or continues) the log described by `spec` and starts its writer.
-    ///
-    /// # Errors
-    /// When the log cannot be opened or its last line cannot be read.
-    pub fn open(spec: &AuditSpec) -> Result<AuditHandle, AuditError> {
-        let _ = spec;
-        Ok(AuditHandle {})
-    }
-
-    /// Queues one decision; never blocks. A full queue drops it (counted).
-    pub fn record(&self, decision: Decision) {
-        let _ = decision;
-    }
-}
-
 /// An audit log that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The log file could not be opened, read or written.
-    #[error("audit log {path}: {source}")]
+    #[error("audit log {path}: {source}", path = path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
+    /// Another writer (in this process or another) holds the log: two writers would fork
+    /// its chain.
+    #[error("audit log {} is already open for writing (lock file beside it)", path.display())]
+    Busy {
+        /// The current log file.
+        path: PathBuf,
+    },
+    /// The log's last line (or a rotated file's first) is not an audit line, so the chain
+    /// cannot be continued.
+    #[error("audit log {}: not an audit log: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The writer thread could not start.
+    #[error("audit writer thread: {0}")]
+    Spawn(std::io::Error),
 }

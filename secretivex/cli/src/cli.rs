@@ -66,8 +66,9 @@ pub enum Command {
     /// Install or remove the systemd user units of the agent.
     #[command(subcommand)]
     Service(crate::service::ServiceCmd),
-    /// Print OpenSSH, pssh and Ansible settings for large fan-outs.
-    Hints,
+    /// Print OpenSSH, pssh and Ansible settings for large fan-outs, worked out from the
+    /// agent's configuration and this machine's limits.
+    Hints(crate::hints::HintsArgs),
     /// Report unsupported or weak keys and duplicates; exit 1 if there are any.
     Health {
         /// Also sign a test message with each key (RSA with SHA-512) and check the result.

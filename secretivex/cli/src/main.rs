@@ -58,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd),
         Command::Service(cmd) => service::run(cmd),
-        Command::Hints => hints::run(),
+        Command::Hints(args) => hints::run(args, socket.clone()),
         Command::Health { probe } => health::run(&agent_socket()?, probe),
         Command::Metrics { url, raw } => {
             // No $SSH_AUTH_SOCK fallback: the agent socket does not serve metrics.

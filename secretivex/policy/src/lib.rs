@@ -1,44 +1,36 @@
 //! SecretiveX signing policy: which peer may use which key for which destination.
 //!
-//! (Skeleton: the contract other crates build against. Filled in by the policy work of
-//! issue 6.)
+//! No I/O: the agent gathers the facts of a request ([`Request`]) and asks a compiled
+//! [`Policy`] for a [`Ruling`]; `secretivex policy explain` asks for an [`Explanation`].
+//!
+//! # Evaluation order
+//! Rules are tried in file order and the first rule whose conditions all hold decides;
+//! when none does, `default` decides. A condition on a fact the agent could not learn
+//! (the peer's executable was unreadable, there was no session-bind, the signed data was
+//! not a userauth request) is *unknown*, and the rule resolves to the least permissive
+//! possibility: a `deny` rule applies, an `allow` rule is skipped, and a `confirm` rule
+//! applies unless a later rule or the default would deny (then that deny decides). A
+//! missing fact never widens access.
+//! List requests hide a key only when it would be denied whatever the unknown facts are
+//! (the sign request is where access is enforced).
 
-use serde::{Deserialize, Serialize};
+mod duration;
+mod eval;
+mod explain;
+mod fingerprint;
+mod glob;
+mod policy;
+mod request;
+mod spec;
 
-/// The `[policy]` table of the agent's configuration, as written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySpec {}
+pub use duration::{DurationError, HumanDuration};
+pub use fingerprint::{Fingerprint, FingerprintError};
+pub use glob::{Glob, GlobError};
+pub use spec::{Action, Argv, DestMatch, KeyMatch, PeerMatch, PolicySpec, RuleSpec, Scope};
 
-/// A validated policy, ready to evaluate.
-#[derive(Debug, Default)]
-pub struct Policy {}
-
-impl Policy {
-    /// Validates and compiles a policy.
-    ///
-    /// # Errors
-    /// When a rule is invalid; the error names the field.
-    pub fn compile(spec: &PolicySpec) -> Result<Policy, PolicyError> {
-        let _ = spec;
-        Ok(Policy {})
-    }
-
-    /// The policy of an agent without a `[policy]` table: everything allowed, as ssh-agent.
-    pub fn allow_all() -> Policy {
-        Policy {}
-    }
-}
-
-/// A policy that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    /// A field has a value that cannot be used.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// Dotted path of the field, e.g. `rules[2].key.fingerprint`.
-        field: String,
-        /// What is wrong with it.
-        message: String,
-    },
-}
+pub use eval::Tri;
+pub use explain::{ConditionTrace, Explanation, RuleTrace};
+pub use policy::{
+    Outcome, Policy, PolicyError, Ruling, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_RULE_NAME,
+};
+pub use request::{Needs, Request};

@@ -19,7 +19,9 @@
 
 pub mod agent;
 pub mod cmd;
+pub mod config;
 pub mod keys;
+pub mod policy;
 pub mod sshd;
 pub mod sshsig;
 pub mod wire;
