@@ -121,6 +121,47 @@ pub enum Command {
     },
     /// Run Tracehound as a reverse proxy in front of an upstream service.
     Proxy(tracehound_proxy::ProxyArgs),
+    /// The daemon's durable audit ledger: inclusion proofs and signed checkpoints, and
+    /// their offline verification.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Ask the daemon for the inclusion proof of ledger entry INDEX (0-based) with a
+    /// checkpoint signed at the same size. `--json` prints the proof bundle to keep and
+    /// check later with `verify-proof`.
+    Prove {
+        /// The entry index.
+        index: u64,
+        /// Print the proof bundle (JSON) instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a proof bundle offline: the entry is a well-formed v1 audit record, its
+    /// inclusion path leads to the root, and the checkpoint is signed by the key and names
+    /// that root. (A consistency bundle is checked too; it carries no signature.) Exit 1
+    /// when anything does not verify.
+    VerifyProof {
+        /// The bundle file (`-` reads standard input).
+        file: PathBuf,
+        /// The checkpoint verifier key, `NAME+KEYID+BASE64` (`tracehound audit checkpoint`
+        /// prints it; tracehoundd logs it at start).
+        #[arg(long, value_name = "VKEY", conflicts_with = "key_file")]
+        key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// The daemon's latest signed checkpoint: origin, tree size, root and signature.
+    Checkpoint {
+        /// Print one JSON object (with the verifier key) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_category(s: &str) -> Result<ThreatCategory, String> {

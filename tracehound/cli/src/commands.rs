@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Watch { interval, top } => return crate::watch::run(&target(), interval, top),
         Command::Proxy(args) => tracehound_proxy::run(args)?,
+        Command::Audit { command } => return crate::audit::run(command, &target),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -127,6 +128,7 @@ fn verify_chain(file: &Path, json: bool) -> Result<ExitCode> {
                 .as_ref()
                 .err()
                 .map(|e| fault_text(&e.fault).to_owned()),
+            ledger: None,
         };
         return crate::remote::print_chain(&view, &name, true);
     }

@@ -1,5 +1,6 @@
 //! `tracehound`: command-line tools over tracehound-core, and a client of `tracehoundd`.
 
+mod audit;
 mod cli;
 mod commands;
 mod daemon;

@@ -34,6 +34,21 @@ pub struct StatsView {
     pub reload_failures: u64,
     pub rate_limited_sources_active: u64,
     pub rate_limited_sources_blocked: u64,
+    /// The durable audit ledger; absent when the daemon runs without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerView>,
+}
+
+/// The durable audit ledger's counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LedgerView {
+    pub fsync: String,
+    pub entries: u64,
+    pub acknowledged: u64,
+    pub pending: u64,
+    pub syncs: u64,
+    pub failures: u64,
+    pub checkpoint_size: u64,
 }
 
 /// Quarantine fill and pressure.
@@ -77,7 +92,17 @@ impl From<pb::StatsReply> for StatsView {
     fn from(r: pb::StatsReply) -> Self {
         let quarantine = r.quarantine.unwrap_or_default();
         let audit = r.audit.unwrap_or_default();
+        let ledger = r.ledger.map(|l| LedgerView {
+            fsync: l.fsync,
+            entries: l.entries,
+            acknowledged: l.acknowledged,
+            pending: l.pending,
+            syncs: l.syncs,
+            failures: l.failures,
+            checkpoint_size: l.checkpoint_size,
+        });
         Self {
+            ledger,
             total_intercepts: r.total_intercepts,
             clean: r.clean,
             rate_limited: r.rate_limited,
@@ -284,11 +309,32 @@ pub struct ChainView {
     pub first_bad_index: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The daemon's durable ledger, re-read from disk (absent without one, and offline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerCheckView>,
+}
+
+/// The daemon's verification of its durable audit ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerCheckView {
+    pub ok: bool,
+    pub entries: u64,
+    pub root_hash: String,
+    pub head_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl From<pb::VerifyChainReply> for ChainView {
     fn from(r: pb::VerifyChainReply) -> Self {
         Self {
+            ledger: r.ledger.map(|l| LedgerCheckView {
+                ok: l.ok,
+                entries: l.entries,
+                root_hash: l.root_hash,
+                head_hash: l.head_hash,
+                error: (!l.ok).then_some(l.error),
+            }),
             ok: r.ok,
             length: r.length,
             head_hash: r.head_hash,

@@ -107,6 +107,14 @@ fn write_stats(out: &mut impl Write, target: &str, s: &StatsView) -> std::io::Re
         "audit chain         {} records, head {}",
         s.audit.length, s.audit.head_hash
     )?;
+    if let Some(l) = &s.ledger {
+        writeln!(
+            out,
+            "audit ledger        {} entries, {} durable, {} pending, fsync {} ({} syncs, {} \
+             failures), checkpoint at {}",
+            l.entries, l.acknowledged, l.pending, l.fsync, l.syncs, l.failures, l.checkpoint_size
+        )?;
+    }
     writeln!(
         out,
         "rate limiter        {} sources tracked, {} blocked",
@@ -239,6 +247,26 @@ pub fn print_chain(view: &ChainView, name: &str, json: bool) -> Result<ExitCode>
                 view.error.as_deref().unwrap_or("does not verify")
             )?;
         }
+        match &view.ledger {
+            Some(l) if l.ok => writeln!(
+                out,
+                "ledger ok: {} entries verified from genesis, tree head {}, last hash {}",
+                l.entries, l.root_hash, l.head_hash
+            )?,
+            Some(l) => writeln!(
+                out,
+                "ledger BROKEN: {}",
+                l.error.as_deref().unwrap_or("does not verify")
+            )?,
+            None => {}
+        }
+    }
+    if let Some(l) = view.ledger.as_ref().filter(|l| !l.ok) {
+        eprintln!(
+            "tracehound: the audit ledger of {name} does not verify: {}",
+            l.error.as_deref().unwrap_or_default()
+        );
+        return Ok(ExitCode::FAILURE);
     }
     if view.ok {
         Ok(ExitCode::SUCCESS)

@@ -168,6 +168,16 @@ pub struct ReplaceOutcome {
     pub inserted: InsertOutcome,
 }
 
+/// Receives evidence evicted for capacity instead of it being dropped (see
+/// [`QuarantineStore::set_eviction_sink`]). Called with the quarantine lock held, on the
+/// intercepting thread: implementations must hand the evidence off without blocking
+/// (e.g. `try_send` into a bounded queue) and must not call back into the quarantine.
+pub trait EvictionSink: Send + Sync {
+    /// Takes ownership of one evicted piece of evidence (its neutralization is already
+    /// in the audit chain). Handles report it disposed once this drops it.
+    fn evicted(&self, evidence: Evidence);
+}
+
 type Observer = Arc<dyn Fn(&QuarantineEvent) + Send + Sync>;
 
 /// The thread-safe quarantine: a [`QuarantineStore`] behind a mutex. Observer callbacks

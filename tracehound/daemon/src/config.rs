@@ -1,6 +1,7 @@
 //! The daemon's TOML configuration: parsing, validation with file/line/field errors, and
 //! which parts a hot reload may change.
 
+mod ledger;
 mod locate;
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use tracehound_core::quarantine::QuarantineConfig;
 use tracehound_core::rate_limit::{RateLimitConfig, RateLimiter};
 
+pub use ledger::{FsyncMode, LedgerSection};
 pub use locate::default_socket_path;
 
 /// A configuration that could not be read, parsed or validated. The message names the
@@ -185,6 +187,9 @@ pub struct DaemonConfig {
     pub stats: StatsSection,
     /// `[reload]` — restart required.
     pub reload: ReloadSection,
+    /// `[ledger]` — the durable audit log; absent: audit records stay in memory only.
+    /// Restart required.
+    pub ledger: Option<LedgerSection>,
 }
 
 impl DaemonConfig {
@@ -246,6 +251,9 @@ impl DaemonConfig {
         if self.stats.top_default > MAX_TOP {
             return Err(("stats.top_default", format!("at most {MAX_TOP}")));
         }
+        if let Some(ledger) = &self.ledger {
+            ledger.validate()?;
+        }
         Ok(())
     }
 
@@ -276,6 +284,9 @@ impl DaemonConfig {
         if self.reload != running.reload {
             out.push("reload");
         }
+        if self.ledger != running.ledger {
+            out.push("ledger");
+        }
         out
     }
 
@@ -291,6 +302,7 @@ impl DaemonConfig {
                 ..running.stats
             },
             reload: running.reload,
+            ledger: running.ledger.clone(),
         }
     }
 }

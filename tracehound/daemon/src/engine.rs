@@ -14,6 +14,7 @@ use tracehound_core::quarantine::Quarantine;
 use tracehound_core::rate_limit::RateLimiter;
 use tracehound_core::state::{SecurityState, SecurityStateConfig};
 
+use crate::audit_log::AuditLog;
 use crate::config::{ConfigError, DaemonConfig};
 use crate::insight::Insight;
 
@@ -39,6 +40,8 @@ pub struct Engine {
     /// Requests answered STATUS_ERROR before reaching the agent (bad JSON, unknown names).
     pub(crate) request_errors: AtomicU64,
     started: Instant,
+    /// The durable audit log, when `[ledger]` is configured.
+    audit_log: Option<AuditLog>,
 }
 
 /// What a reload did.
@@ -82,6 +85,12 @@ impl Engine {
         )
         .map_err(|e| ApplyError(e.to_string()))?
         .with_observer(Arc::clone(&insight) as _);
+        let audit_log = match &config.ledger {
+            Some(settings) => {
+                Some(AuditLog::open(settings, Arc::clone(&quarantine)).map_err(ApplyError)?)
+            }
+            None => None,
+        };
         Ok(Engine {
             agent: ArcSwap::from_pointee(agent),
             config: ArcSwap::from_pointee(config),
@@ -94,7 +103,13 @@ impl Engine {
             reload_failures: AtomicU64::new(0),
             request_errors: AtomicU64::new(0),
             started: Instant::now(),
+            audit_log,
         })
+    }
+
+    /// The durable audit log, if configured.
+    pub fn audit_log(&self) -> Option<&AuditLog> {
+        self.audit_log.as_ref()
     }
 
     /// The agent in force (a cheap guard; hold it only for one request).

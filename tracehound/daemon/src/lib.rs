@@ -7,13 +7,18 @@
 //! * [`engine`] — the agent and configuration behind `ArcSwap` (reloads never block a
 //!   request), [`report`] — what each method answers, [`insight`] — top sources and
 //!   recent threats.
+//! * [`audit_log`] — the durable audit log (`[ledger]`): the core's audit records copied
+//!   into a `tracehound-ledger` by a writer thread, proofs and checkpoints.
 //! * [`load`] — the load generator behind `tracehound-load`.
+//! * [`percore`] — serving the Unix socket from one single-threaded runtime per core.
 
+pub mod audit_log;
 pub mod config;
 mod convert;
 pub mod engine;
 pub mod insight;
 pub mod load;
+pub mod percore;
 mod reload;
 pub mod report;
 mod server;

@@ -13,18 +13,37 @@ use crate::config::MAX_TOP;
 use crate::convert::{error_reply, reply_from, scent_from};
 use crate::engine::Engine;
 
-/// One intercept on the agent in force.
-pub fn intercept(engine: &Engine, req: pb::InterceptRequest) -> pb::InterceptReply {
+/// One intercept on the agent in force, and, when the reply must wait for the audit
+/// ledger (`fsync = "every"` and evidence was quarantined), the number of this run's
+/// audit records that must be durable first ([`AuditLog::acknowledge`]).
+///
+/// Only a quarantining insert can add audit records (evictions), so every other answer
+/// leaves the ledger writer alone.
+///
+/// [`AuditLog::acknowledge`]: crate::audit_log::AuditLog::acknowledge
+pub fn intercept(engine: &Engine, req: pb::InterceptRequest) -> (pb::InterceptReply, Option<u64>) {
     let sequence = req.sequence;
     let agent = engine.agent();
     let now = agent.clock().now_ms() as f64;
-    match scent_from(req, now) {
+    let reply = match scent_from(req, now) {
         Ok(scent) => reply_from(sequence, &agent.intercept(&scent)),
         Err(bad) => {
             engine.request_errors.fetch_add(1, Ordering::Relaxed);
             error_reply(sequence, bad)
         }
-    }
+    };
+    let wait = match engine.audit_log() {
+        Some(log) if reply.status() == pb::Status::Quarantined => {
+            if log.acknowledges() {
+                Some(log.durability_target())
+            } else {
+                log.nudge();
+                None
+            }
+        }
+        _ => None,
+    };
+    (reply, wait)
 }
 
 /// The contract's pressure names for the core's levels (70/85/95 %).
@@ -107,6 +126,7 @@ pub fn stats(engine: &Engine, top: u32) -> pb::StatsReply {
             .collect(),
         // The daemon registers no notification subscribers, so nothing can be dropped.
         notifications_dropped: 0,
+        ledger: engine.audit_log().map(|l| l.stats()),
         uptime_ms: engine.uptime_ms(),
         config_generation: engine.generation(),
         reload_failures: engine.reload_failures(),
@@ -143,8 +163,15 @@ pub fn inspect(engine: &Engine, signature: &str) -> pb::InspectReply {
     }
 }
 
-/// Recomputes the audit chain.
+/// Recomputes the in-memory audit chain and, with a ledger, re-reads and checks the
+/// durable one (blocking: call from a blocking context).
 pub fn verify_chain(engine: &Engine) -> pb::VerifyChainReply {
+    let mut reply = verify_memory_chain(engine);
+    reply.ledger = engine.audit_log().map(|l| l.verify());
+    reply
+}
+
+fn verify_memory_chain(engine: &Engine) -> pb::VerifyChainReply {
     let (result, length, head) = engine
         .quarantine
         .with_audit(|a| (a.verify(), a.len() as u64, a.last_hash().to_hex()));
@@ -161,6 +188,7 @@ pub fn verify_chain(engine: &Engine) -> pb::VerifyChainReply {
             head_hash: head,
             first_bad_index: e.index as u64,
             error: e.to_string(),
+            ledger: None,
         },
     }
 }

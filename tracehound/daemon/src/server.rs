@@ -14,7 +14,7 @@ use tracehound_rpc::pb::tracehound_server::TracehoundServer;
 use crate::config::{default_socket_path, ConfigError, DaemonConfig};
 use crate::engine::{Engine, ReloadOutcome};
 use crate::service::TracehoundService;
-use crate::{reload, socket, DaemonError};
+use crate::{percore, reload, socket, DaemonError};
 
 /// HTTP/2 flow-control windows: large enough that a batch stream never waits on window
 /// updates (the 64 KiB default stalls a busy stream once per round trip).
@@ -73,6 +73,19 @@ impl Daemon {
         config: DaemonConfig,
         config_path: Option<PathBuf>,
     ) -> Result<RunningDaemon, DaemonError> {
+        Daemon::start_with_threads(config, config_path, 0).await
+    }
+
+    /// As [`Daemon::start`], but with `threads` > 0 the Unix socket is served by that
+    /// many threads of their own, each with a single-threaded runtime accepting on the
+    /// socket, so a connection and its requests stay on one thread (see
+    /// [`crate::percore`]). The TCP listener, reloads and shutdown stay on the current
+    /// runtime.
+    pub async fn start_with_threads(
+        config: DaemonConfig,
+        config_path: Option<PathBuf>,
+        threads: usize,
+    ) -> Result<RunningDaemon, DaemonError> {
         config.validate().map_err(|(field, message)| {
             DaemonError::Config(ConfigError::Invalid {
                 file: config_path
@@ -106,10 +119,20 @@ impl Daemon {
             None => None,
         };
         let (stop, rx) = watch::channel(false);
-        let mut servers = vec![tokio::spawn(router(&engine).serve_with_incoming_shutdown(
-            UnixListenerStream::new(unix),
-            stopped(rx.clone()),
-        ))];
+        let mut servers = if threads == 0 {
+            vec![tokio::spawn(router(&engine).serve_with_incoming_shutdown(
+                UnixListenerStream::new(unix),
+                stopped(rx.clone()),
+            ))]
+        } else {
+            percore::serve_unix(unix, threads, || router(&engine), rx.clone()).map_err(
+                |source| DaemonError::Socket {
+                    path: socket_path.clone(),
+                    what: "start the serving threads".to_owned(),
+                    source,
+                },
+            )?
+        };
         if let Some(l) = tcp_listener {
             servers.push(tokio::spawn(router(&engine).serve_with_incoming_shutdown(
                 TcpListenerStream::new(l),
@@ -173,6 +196,17 @@ impl RunningDaemon {
         for helper in self.helpers.drain(..) {
             helper.abort();
         }
+        // Every request has been answered: write what is left of the audit chain, sync
+        // and sign a last checkpoint.
+        let engine = Arc::clone(&self.engine);
+        let closed = tokio::task::spawn_blocking(move || {
+            if let Some(log) = engine.audit_log() {
+                log.close();
+            }
+        });
+        if let Err(e) = closed.await {
+            tracing::warn!("closing the audit ledger failed: {e}");
+        }
         let _ = std::fs::remove_file(&self.socket_path);
     }
 }
@@ -182,6 +216,9 @@ impl Drop for RunningDaemon {
         let _ = self.stop.send(true);
         for helper in &self.helpers {
             helper.abort();
+        }
+        if let Some(log) = self.engine.audit_log() {
+            log.request_stop();
         }
         if !self.servers.is_empty() {
             let _ = std::fs::remove_file(&self.socket_path);

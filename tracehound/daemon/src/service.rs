@@ -3,12 +3,19 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::future::{self, Either};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracehound_rpc::pb;
 
+use crate::audit_log::{AuditLog, ProveError};
 use crate::engine::Engine;
 use crate::report;
+
+/// Replies of one batch stream that may wait for the ledger at once (`fsync = "every"`):
+/// requests keep being intercepted while earlier replies wait for their sync, so one
+/// stream feeds a whole group commit instead of one sync per round trip.
+const ACK_PIPELINE: usize = 256;
 
 /// Implements `tracehound.v1.Tracehound`.
 #[derive(Clone)]
@@ -25,16 +32,51 @@ impl TracehoundService {
 
 type ReplyStream = Pin<Box<dyn Stream<Item = Result<pb::InterceptReply, Status>> + Send>>;
 
+fn no_ledger() -> Status {
+    Status::failed_precondition(
+        "tracehoundd runs without an audit ledger (add a [ledger] section to its config)",
+    )
+}
+
+/// Runs `f` on the engine's audit log on the blocking pool (it may wait for a sync or
+/// read the disk, which must not stall a runtime worker).
+async fn on_ledger<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&AuditLog) -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    if engine.audit_log().is_none() {
+        return Err(no_ledger());
+    }
+    let engine = Arc::clone(engine);
+    tokio::task::spawn_blocking(move || match engine.audit_log() {
+        Some(log) => f(log),
+        None => Err(no_ledger()),
+    })
+    .await
+    .map_err(|e| Status::internal(format!("ledger task failed: {e}")))?
+}
+
+/// Waits for the reply's audit records to be durable when it has to.
+async fn acknowledged(
+    engine: Arc<Engine>,
+    (mut reply, wait): (pb::InterceptReply, Option<u64>),
+) -> pb::InterceptReply {
+    if let (Some(target), Some(log)) = (wait, engine.audit_log()) {
+        log.acknowledge(target, &mut reply).await;
+    }
+    reply
+}
+
 #[tonic::async_trait]
 impl pb::tracehound_server::Tracehound for TracehoundService {
     async fn intercept(
         &self,
         request: Request<pb::InterceptRequest>,
     ) -> Result<Response<pb::InterceptReply>, Status> {
-        Ok(Response::new(report::intercept(
-            &self.engine,
-            request.into_inner(),
-        )))
+        let answer = report::intercept(&self.engine, request.into_inner());
+        Ok(Response::new(
+            acknowledged(Arc::clone(&self.engine), answer).await,
+        ))
     }
 
     type InterceptBatchStream = ReplyStream;
@@ -44,11 +86,25 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         request: Request<Streaming<pb::InterceptRequest>>,
     ) -> Result<Response<Self::InterceptBatchStream>, Status> {
         let engine = Arc::clone(&self.engine);
+        let requests = request.into_inner();
+        if engine.audit_log().is_some_and(AuditLog::acknowledges) {
+            // Intercept in request order (`map` runs as `buffered` pulls), then let up to
+            // ACK_PIPELINE replies wait for their sync together; `buffered` yields them in
+            // order.
+            let replies = requests
+                .map(move |item| match item {
+                    Ok(req) => {
+                        let answer = report::intercept(&engine, req);
+                        Either::Left(acknowledged(Arc::clone(&engine), answer).map(Ok))
+                    }
+                    Err(status) => Either::Right(future::ready(Err(status))),
+                })
+                .buffered(ACK_PIPELINE);
+            return Ok(Response::new(Box::pin(replies)));
+        }
         // Answer inline as requests arrive: no task or channel per stream, replies keep
         // request order, and tonic coalesces whatever is ready into one write.
-        let replies = request
-            .into_inner()
-            .map(move |item| item.map(|req| report::intercept(&engine, req)));
+        let replies = requests.map(move |item| item.map(|req| report::intercept(&engine, req).0));
         Ok(Response::new(Box::pin(replies)))
     }
 
@@ -76,7 +132,12 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         &self,
         _request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainReply>, Status> {
-        Ok(Response::new(report::verify_chain(&self.engine)))
+        let engine = Arc::clone(&self.engine);
+        // With a ledger this re-reads every segment: keep it off the runtime's workers.
+        let reply = tokio::task::spawn_blocking(move || report::verify_chain(&engine))
+            .await
+            .map_err(|e| Status::internal(format!("verification task failed: {e}")))?;
+        Ok(Response::new(reply))
     }
 
     async fn snapshot(
@@ -84,5 +145,32 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         _request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotReply>, Status> {
         Ok(Response::new(report::snapshot(&self.engine)))
+    }
+
+    async fn audit_prove(
+        &self,
+        request: Request<pb::AuditProveRequest>,
+    ) -> Result<Response<pb::AuditProveReply>, Status> {
+        let r = request.into_inner();
+        let consistency = r.consistency.then_some((r.first_size, r.second_size));
+        let reply = on_ledger(&self.engine, move |log| {
+            log.prove(r.index, consistency).map_err(|e| match e {
+                ProveError::OutOfRange(m) => Status::out_of_range(m),
+                ProveError::Ledger(e) => Status::internal(format!("audit ledger: {e}")),
+            })
+        })
+        .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn audit_checkpoint(
+        &self,
+        _request: Request<pb::AuditCheckpointRequest>,
+    ) -> Result<Response<pb::AuditCheckpointReply>, Status> {
+        let log = self.engine.audit_log().ok_or_else(no_ledger)?;
+        let reply = log
+            .checkpoint()
+            .ok_or_else(|| Status::unavailable("no checkpoint has been signed yet"))?;
+        Ok(Response::new(reply))
     }
 }

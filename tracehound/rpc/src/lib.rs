@@ -4,8 +4,11 @@
 //!   time from the contract (no system `protoc` needed).
 //! * [`client::connect`] — a client over a Unix socket (`unix:PATH` or a bare path) or
 //!   loopback TCP (`http://127.0.0.1:PORT`).
+//! * [`direct`] — a lean `Intercept`-only caller over one HTTP/2 connection whose I/O the
+//!   caller drives in its own task (load generation).
 
 pub mod client;
+pub mod direct;
 mod target;
 
 pub use client::{connect, RpcError};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use super::{
-    InsertOutcome, PressureLevel, QuarantineConfig, QuarantineEvent, QuarantineStats,
+    EvictionSink, InsertOutcome, PressureLevel, QuarantineConfig, QuarantineEvent, QuarantineStats,
     ReplaceOutcome,
 };
 use crate::audit::{AuditChain, RecordKind};
@@ -68,6 +68,16 @@ struct Entry {
     key: EvictKey,
 }
 
+/// The installed [`EvictionSink`]; a newtype so the store can keep deriving `Debug`.
+#[derive(Clone)]
+struct SinkSlot(std::sync::Arc<dyn EvictionSink>);
+
+impl std::fmt::Debug for SinkSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvictionSink")
+    }
+}
+
 /// The quarantine without locking; see the [module docs](super).
 #[derive(Debug)]
 pub struct QuarantineStore {
@@ -81,6 +91,7 @@ pub struct QuarantineStore {
     events: Vec<QuarantineEvent>,
     dropped_events: u64,
     audit: AuditChain,
+    eviction_sink: Option<SinkSlot>,
 }
 
 impl QuarantineStore {
@@ -102,6 +113,7 @@ impl QuarantineStore {
             events: Vec::new(),
             dropped_events: 0,
             audit,
+            eviction_sink: None,
         }
     }
 
@@ -144,7 +156,13 @@ impl QuarantineStore {
             };
             self.account_remove(&entry.evidence);
             self_evicted |= entry.key == key;
-            self.audit_neutralization(entry.evidence, now_ms);
+            match self.eviction_sink.clone() {
+                Some(SinkSlot(sink)) => {
+                    self.audit_neutralization(&entry.evidence, now_ms);
+                    sink.evicted(entry.evidence);
+                }
+                None => self.audit_neutralization(&entry.evidence, now_ms),
+            }
             evicted.push(victim);
         }
         self.note_level();
@@ -153,6 +171,14 @@ impl QuarantineStore {
             evicted,
             self_evicted,
         }
+    }
+
+    /// Hands every piece of evidence evicted for capacity (by [`insert`](Self::insert))
+    /// to `sink` instead of dropping it, e.g. to evacuate it to cold storage; `None`
+    /// restores v1's behaviour. The audit record is the same neutralization either way.
+    /// `flush`, `neutralize` and `purge` never reach the sink: they are explicit requests.
+    pub fn set_eviction_sink(&mut self, sink: Option<std::sync::Arc<dyn EvictionSink>>) {
+        self.eviction_sink = sink.map(SinkSlot);
     }
 
     /// v1 `get(sig)`: a read-only handle.
@@ -246,7 +272,7 @@ impl QuarantineStore {
         let n = all.len();
         for entry in all {
             self.account_remove(&entry.evidence);
-            self.audit_neutralization(entry.evidence, now_ms);
+            self.audit_neutralization(&entry.evidence, now_ms);
         }
         self.note_level();
         n
@@ -333,13 +359,13 @@ impl QuarantineStore {
     }
 
     /// Appends a neutralization record for `evidence` without building an owned record
-    /// (the eviction hot path): id written on the stack, then the evidence is dropped.
-    fn audit_neutralization(&mut self, evidence: Evidence, now_ms: f64) {
+    /// (the eviction hot path): id written on the stack. The caller then drops the
+    /// evidence or hands it to the eviction sink.
+    fn audit_neutralization(&mut self, evidence: &Evidence, now_ms: f64) {
         let mut id = [0u8; crate::id::SECURE_ID_LEN];
         let id = crate::id::write_secure_id(&mut id);
         self.audit
             .append(RecordKind::Neutralization, id, evidence.signature(), now_ms);
-        drop(evidence);
     }
 
     fn account_add(&mut self, e: &Evidence) {

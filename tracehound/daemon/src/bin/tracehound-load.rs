@@ -5,12 +5,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use tracehound_daemon::load::{run, LoadOptions, Mode};
+use tracehound_daemon::load::{run_tuned, ClientKind, LoadOptions, Mode, Tuning};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModeArg {
     Unary,
     Batch,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClientArg {
+    /// The tonic client over a `Channel`, as applications use it.
+    Channel,
+    /// gRPC framing over `h2`, the connection driven in the client's own task.
+    Lean,
 }
 
 /// Load generator for tracehoundd.
@@ -38,6 +46,17 @@ struct Args {
     /// Distinct sources (0: one per request, so the rate limiter never rejects).
     #[arg(long, default_value_t = 0)]
     sources: u64,
+    /// Unary client: `lean` costs the generator less CPU per call, leaving more to the
+    /// daemon when both share the machine.
+    #[arg(long, value_enum, default_value = "channel")]
+    client: ClientArg,
+    /// Generator threads, each with a single-threaded runtime (clients dealt
+    /// round-robin); 0: one multi-threaded runtime for all clients.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// The daemon's pid, to report its CPU time per call alongside the generator's.
+    #[arg(long, value_name = "PID")]
+    daemon_pid: Option<u32>,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -47,7 +66,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let duration = Duration::try_from_secs_f64(a.duration).context("--duration")?;
-    let report = run(LoadOptions {
+    let options = LoadOptions {
         target: a.socket,
         mode: match a.mode {
             ModeArg::Unary => Mode::Unary,
@@ -58,8 +77,16 @@ async fn main() -> anyhow::Result<()> {
         batch_size: a.batch_size,
         threat_ratio: a.threat_ratio,
         sources: a.sources,
-    })
-    .await?;
+    };
+    let tuning = Tuning {
+        client: match a.client {
+            ClientArg::Channel => ClientKind::Channel,
+            ClientArg::Lean => ClientKind::Lean,
+        },
+        threads: a.threads,
+        daemon_pid: a.daemon_pid,
+    };
+    let report = run_tuned(options, tuning).await?;
     let l = report.latency;
     let unit = if report.mode == Mode::Batch {
         "batch round trip"
@@ -67,10 +94,20 @@ async fn main() -> anyhow::Result<()> {
         "call"
     };
     println!(
-        "{:?} clients={} batch={} intercepts={} in {:.2}s: {:.0} ops/s; {unit} p50={}us p99={}us p999={}us max={}us; failures={}",
-        report.mode, report.clients, report.batch_size, report.intercepts, report.seconds,
+        "{:?} client={:?} threads={} clients={} batch={} intercepts={} in {:.2}s: {:.0} ops/s; {unit} p50={}us p99={}us p999={}us max={}us; failures={}",
+        report.mode, report.client, report.threads, report.clients, report.batch_size, report.intercepts, report.seconds,
         report.ops_per_sec, l.p50_us, l.p99_us, l.p999_us, l.max_us, report.failures
     );
+    if let Some(cpu) = report.cpu {
+        print!(
+            "cpu: generator {:.1}us/call ({:.2} cores)",
+            cpu.generator_us_per_call, cpu.generator_cores
+        );
+        if let (Some(us), Some(cores)) = (cpu.daemon_us_per_call, cpu.daemon_cores) {
+            print!(", daemon {us:.1}us/call ({cores:.2} cores)");
+        }
+        println!();
+    }
     for e in &report.errors {
         eprintln!("error: {e}");
     }

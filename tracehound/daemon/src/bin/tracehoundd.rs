@@ -24,6 +24,11 @@ struct Args {
     /// Also listen on this loopback TCP address (overrides `listen.tcp`).
     #[arg(long, value_name = "127.0.0.1:PORT")]
     listen: Option<SocketAddr>,
+    /// Threads serving the Unix socket, each a single-threaded runtime accepting on it
+    /// (a connection and its requests stay on one thread); 0: the main multi-threaded
+    /// runtime serves it. Default: one per core.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -65,7 +70,10 @@ async fn main() -> anyhow::Result<()> {
         }
         config.listen.tcp = Some(addr);
     }
-    let daemon = Daemon::start(config, args.config.clone())
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let daemon = Daemon::start_with_threads(config, args.config.clone(), threads)
         .await
         .context("starting tracehoundd")?;
     println!("listening on {}", daemon.socket_path().display());

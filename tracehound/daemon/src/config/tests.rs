@@ -85,3 +85,66 @@ fn reload_keeps_restart_only_fields() {
     assert_eq!(applied.limits.max_payload_size, 7);
     assert_eq!(applied.stats.top_default, 3);
 }
+
+#[test]
+fn ledger_section_parses_with_defaults_and_policies() {
+    use super::FsyncMode;
+    use tracehound_ledger::FsyncPolicy;
+    let c = DaemonConfig::parse(
+        "[ledger]\ndir = \"/var/lib/th\"\nfsync = \"interval\"\nfsync_interval_ms = 20\n",
+        Path::new("d.toml"),
+    )
+    .unwrap();
+    let l = c.ledger.unwrap();
+    assert_eq!(l.fsync, FsyncMode::Interval);
+    assert_eq!(
+        l.ledger_policy(),
+        FsyncPolicy::Interval(std::time::Duration::from_millis(20))
+    );
+    assert_eq!(
+        l.key_path(),
+        Path::new("/var/lib/th").join("checkpoint.key")
+    );
+    let c = DaemonConfig::parse(
+        "[ledger]\ndir = \"d\"\nfsync = \"batch\"\nfsync_batch = 8\n",
+        Path::new("d.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.ledger.unwrap().ledger_policy(), FsyncPolicy::Batch(8));
+    assert!(DaemonConfig::parse("", Path::new("d.toml"))
+        .unwrap()
+        .ledger
+        .is_none());
+}
+
+#[test]
+fn ledger_errors_name_line_and_field() {
+    let (line, field, message) = invalid("[ledger]\nfsync = \"every\"\n");
+    assert_eq!((line, field.as_str()), (1, "ledger"));
+    assert!(message.contains("`dir` is required"), "{message}");
+    let (line, field, message) = invalid("[ledger]\ndir = \"d\"\nfsync = \"sometimes\"\n");
+    assert_eq!((line, field.as_str()), (3, "ledger.fsync"));
+    assert!(message.contains("unknown variant"), "{message}");
+    let (line, field, _) = invalid("[ledger]\ndir = \"d\"\n\nfsync_batch = 0\n");
+    assert_eq!((line, field.as_str()), (4, "ledger.fsync_batch"));
+    let (line, field, _) = invalid("[ledger]\ndir = \"d\"\nkey_name = \"a b\"\n");
+    assert_eq!((line, field.as_str()), (3, "ledger.key_name"));
+    let (line, field, _) = invalid("[ledger]\ndir = \"d\"\ncheckpoint_interval_ms = 0\n");
+    assert_eq!((line, field.as_str()), (3, "ledger.checkpoint_interval_ms"));
+    let (line, field, _) = invalid("[ledger]\ndir = \"d\"\nfsync_every = 1\n");
+    assert_eq!((line, field.as_str()), (3, "ledger.fsync_every"));
+}
+
+#[test]
+fn ledger_changes_need_a_restart() {
+    let running = DaemonConfig::default();
+    let new = DaemonConfig {
+        ledger: Some(super::LedgerSection {
+            dir: Some("d".into()),
+            ..super::LedgerSection::default()
+        }),
+        ..DaemonConfig::default()
+    };
+    assert_eq!(new.restart_only_changes(&running), vec!["ledger"]);
+    assert_eq!(new.reloadable_part(&running).ledger, None);
+}
