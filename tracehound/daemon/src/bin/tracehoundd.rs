@@ -26,7 +26,8 @@ struct Args {
     listen: Option<SocketAddr>,
     /// Threads serving the Unix socket, each a single-threaded runtime accepting on it
     /// (a connection and its requests stay on one thread); 0: the main multi-threaded
-    /// runtime serves it. Default: one per core.
+    /// runtime serves it. Default: half the cores, at least one — the socket's callers
+    /// run on the same machine and need the other half.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Log as JSON lines.
@@ -71,7 +72,8 @@ async fn main() -> anyhow::Result<()> {
         config.listen.tcp = Some(addr);
     }
     let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (cores / 2).max(1)
     });
     let daemon = Daemon::start_with_threads(config, args.config.clone(), threads)
         .await
