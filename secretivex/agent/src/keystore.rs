@@ -59,6 +59,24 @@ pub struct Identity {
     pub origin: Origin,
 }
 
+impl Identity {
+    /// The identity of a newly added key, its private part already sealed under `serial`.
+    fn from_new(serial: u64, new: NewIdentity, sealed: Sealed, origin: Origin) -> Identity {
+        Identity {
+            serial,
+            key: Some(new.key),
+            sealed,
+            blob: new.blob,
+            comment: new.comment,
+            fingerprint: new.fingerprint,
+            expires: new.lifetime.map(|life| Instant::now() + life),
+            confirm: new.confirm,
+            destinations: new.destinations,
+            origin,
+        }
+    }
+}
+
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key material; the fingerprint names the key well enough.
@@ -175,8 +193,7 @@ impl KeyStore {
         origin: Origin,
         visible: impl Fn(&Identity) -> bool,
     ) -> AddOutcome {
-        let expires = new.lifetime.map(|life| Instant::now() + life);
-        let (outcome, serial) = {
+        let (outcome, serial, expires) = {
             let mut inner = self.inner.write();
             if inner.locked {
                 return AddOutcome::Locked;
@@ -186,18 +203,8 @@ impl KeyStore {
             let Ok(sealed) = self.shield.seal(&new.private, &context(serial)) else {
                 return AddOutcome::Failed;
             };
-            let identity = Arc::new(Identity {
-                serial,
-                key: Some(new.key),
-                sealed,
-                blob: new.blob,
-                comment: new.comment,
-                fingerprint: new.fingerprint,
-                expires,
-                confirm: new.confirm,
-                destinations: new.destinations,
-                origin,
-            });
+            let identity = Arc::new(Identity::from_new(serial, new, sealed, origin));
+            let expires = identity.expires;
             // A pending (first-use) entry for the same key is superseded by the key.
             inner.pending.retain(|p| p.blob != identity.blob);
             let outcome = match inner.ids.iter().position(|i| i.blob == identity.blob) {
@@ -219,7 +226,7 @@ impl KeyStore {
                 }
             };
             self.changed(&mut inner);
-            (outcome, serial)
+            (outcome, serial, expires)
         };
         if let Some(deadline) = expires {
             self.schedule_expiry(serial, deadline);

@@ -3,7 +3,6 @@
 //! one. Identities added by clients (`ssh-add`) are never touched here.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::{context, Identity, KeyStore, NewIdentity, Origin};
 use crate::pending::PendingKey;
@@ -81,20 +80,8 @@ impl KeyStore {
                     .shield
                     .seal(&new.private, &context(serial))
                     .map_err(|_| ReplaceError::Seal)?;
-                let expires = new.lifetime.map(|life| Instant::now() + life);
-                let identity = Arc::new(Identity {
-                    serial,
-                    key: Some(new.key),
-                    sealed,
-                    blob: new.blob,
-                    comment: new.comment,
-                    fingerprint: new.fingerprint,
-                    expires,
-                    confirm: new.confirm,
-                    destinations: new.destinations,
-                    origin: Origin::Config,
-                });
-                if let Some(deadline) = expires {
+                let identity = Arc::new(Identity::from_new(serial, new, sealed, Origin::Config));
+                if let Some(deadline) = identity.expires {
                     timers.push((serial, deadline));
                 }
                 match ids.iter().position(|i| i.blob == identity.blob) {
