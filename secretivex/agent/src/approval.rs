@@ -89,6 +89,8 @@ pub struct Approvals {
 struct Inner {
     scopes: parking_lot::Mutex<HashMap<ScopeKey, Entry>>,
     prompts_started: AtomicU64,
+    /// Bumped by [`Approvals::clear`]: a prompt started before a clear opens no window.
+    generation: AtomicU64,
 }
 
 impl Approvals {
@@ -108,12 +110,12 @@ impl Approvals {
             .count()
     }
 
-    /// Closes every window (the agent was locked); running prompts go on.
+    /// Closes every window (the agent was locked, or the policy changed); running prompts
+    /// go on and answer their waiters, but an approval they bring opens no window.
     pub fn clear(&self) {
-        self.inner
-            .scopes
-            .lock()
-            .retain(|_, entry| matches!(entry, Entry::Asking(_)));
+        let mut scopes = self.inner.scopes.lock();
+        self.inner.generation.fetch_add(1, Ordering::Relaxed);
+        scopes.retain(|_, entry| matches!(entry, Entry::Asking(_)));
     }
 
     /// Approves a request in `scope`: through an open window, by waiting on the scope's
@@ -141,7 +143,9 @@ impl Approvals {
                     // Its own task: the prompt goes on (and is answered for every waiter)
                     // even if the request that started it goes away.
                     let inner = self.inner.clone();
-                    tokio::spawn(run_prompt(inner, scope, window, prompt(), tx));
+                    let generation = inner.generation.load(Ordering::Relaxed);
+                    let task = run_prompt(inner, scope, window, generation, prompt(), tx);
+                    tokio::spawn(task);
                     rx
                 }
             }
@@ -167,6 +171,7 @@ async fn run_prompt(
     approvals: Arc<Inner>,
     scope: ScopeKey,
     window: Duration,
+    generation: u64,
     prompt: Prompt,
     tx: watch::Sender<Option<PromptAnswer>>,
 ) {
@@ -176,7 +181,10 @@ async fn run_prompt(
         // The scope's entry changes before the waiters hear the answer, so a request that
         // arrives in between finds the window (or prompts again after a refusal).
         let mut scopes = approvals.scopes.lock();
-        let keep = answer == PromptAnswer::Allowed && !window.is_zero() && scope.exe.is_some();
+        let keep = answer == PromptAnswer::Allowed
+            && !window.is_zero()
+            && scope.exe.is_some()
+            && approvals.generation.load(Ordering::Relaxed) == generation;
         match Instant::now().checked_add(window).filter(|_| keep) {
             Some(until) => {
                 scopes.insert(scope, Entry::Open(until));

@@ -63,7 +63,6 @@ impl PendingKey {
 /// Called by the sign path when no loaded key has `blob`: unlocks a pending key file with
 /// that public key (through askpass) and loads it. Returns whether the key is now loaded.
 /// A refused or failed prompt leaves the key pending, so a later signature asks again.
-#[allow(dead_code)] // called by the sign path (handler.rs) once it is wired (issue 6)
 pub(crate) async fn unlock_for_sign(agent: &Agent, blob: &[u8]) -> bool {
     let Some(pending) = agent.keys.pending_key(blob) else {
         return false;

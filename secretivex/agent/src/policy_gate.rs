@@ -191,9 +191,15 @@ fn prompt_text(
     scope: Scope,
 ) -> String {
     let process = conn.process();
+    // The executable path and the user name come from the peer: control characters are
+    // escaped so they cannot forge lines of the prompt.
     let mut extra = format!(
         "Requested by {} (pid {}, uid {})",
-        process.exe.as_deref().unwrap_or("an unknown program"),
+        process
+            .exe
+            .as_deref()
+            .unwrap_or("an unknown program")
+            .escape_debug(),
         conn.peer
             .pid
             .map_or_else(|| "?".to_owned(), |p| p.to_string()),
@@ -202,7 +208,10 @@ fn prompt_text(
     if let Some(host_key) = &sign_dest.dest.host_key {
         let host = secretivex_policy::Fingerprint::from_digest(host_key);
         match &sign_dest.user {
-            Some(user) => extra.push_str(&format!("\nfor user \"{user}\" at host key {host}")),
+            Some(user) => extra.push_str(&format!(
+                "\nfor user \"{}\" at host key {host}",
+                user.escape_debug()
+            )),
             None => extra.push_str(&format!("\nfor host key {host}")),
         }
     }

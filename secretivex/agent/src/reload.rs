@@ -25,6 +25,10 @@ pub enum ReloadError {
     /// The configuration's keys cannot be replaced now.
     #[error("keys not replaced: {0}")]
     Keys(#[from] crate::keystore::ReplaceError),
+    /// The configuration file the agent runs with is gone. Taking that as "no file" would
+    /// silently drop the policy, the audit trail and the configuration's keys.
+    #[error("configuration file {0} is gone; to drop settings, edit the file instead")]
+    FileGone(PathBuf),
     /// The reload task itself failed.
     #[error("reload task failed: {0}")]
     Task(String),
@@ -50,6 +54,8 @@ pub struct Reloader {
     current: Mutex<Option<secretivex_config::ConfigFile>>,
     /// Files to watch, refreshed by each reload.
     watched: tokio::sync::watch::Sender<Vec<PathBuf>>,
+    /// The configuration file in force, if any.
+    file: Mutex<Option<PathBuf>>,
 }
 
 /// What the configuration's loading and key plan come to, before the agent exists.
@@ -90,6 +96,7 @@ impl Reloader {
             audit_spec: Mutex::new(None),
             current: Mutex::new(None),
             watched: tokio::sync::watch::Sender::new(Vec::new()),
+            file: Mutex::new(None),
         })
     }
 
@@ -106,6 +113,10 @@ impl Reloader {
     /// nothing has changed then.
     pub fn apply(&self, prepared: Prepared) -> Result<ConfigKeysChange, ReloadError> {
         let Prepared { loaded, keys } = prepared;
+        let mut file_now = self.file.lock();
+        if let (Some(running), None) = (file_now.as_ref(), loaded.file.as_ref()) {
+            return Err(ReloadError::FileGone(running.clone()));
+        }
         let new_spec = loaded.config.audit.clone();
         let mut spec_now = self.audit_spec.lock();
         let reopen = *spec_now != new_spec;
@@ -149,8 +160,23 @@ impl Reloader {
             }
             *spec_now = new_spec;
         }
-        let Loaded { config, policy, .. } = loaded;
+        let policy_changed = self
+            .current
+            .lock()
+            .as_ref()
+            .is_some_and(|c| c.policy != loaded.config.policy);
+        let Loaded {
+            config,
+            policy,
+            file,
+            ..
+        } = loaded;
         self.agent.set_policy(Arc::new(policy));
+        if policy_changed {
+            // A window opened under the old rules (say a longer one) must not outlive them.
+            self.agent.approvals.clear();
+        }
+        *file_now = file;
         *self.current.lock() = Some(config);
         self.watched.send_replace(watched);
         Ok(change)

@@ -188,3 +188,39 @@ async fn wrong_first_use_passphrase_leaves_the_key_pending() {
         "still pending: a later use asks again"
     );
 }
+
+#[tokio::test]
+async fn a_vanished_default_file_is_refused_not_taken_for_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf_dir = dir.path().join("secretivex");
+    std::fs::create_dir(&conf_dir).unwrap();
+    let file = conf_dir.join("agent.toml");
+    std::fs::write(&file, "[policy]\ndefault = \"deny\"\n").unwrap();
+    let agent = Agent::try_new(Config::default()).unwrap();
+    let req = Request {
+        env: Env::from_pairs([
+            ("HOME", dir.path().to_str().unwrap()),
+            ("XDG_CONFIG_HOME", dir.path().to_str().unwrap()),
+        ]),
+        ..Request::default()
+    };
+    let reloader = Reloader::new(agent.clone(), req.clone(), Vec::new());
+    reloader
+        .apply(prepare(&req, &[], &[], None, true).unwrap())
+        .unwrap();
+    let policy_before = Arc::clone(&agent.policy());
+    assert!(policy_before.can_deny());
+
+    std::fs::remove_file(&file).unwrap();
+    let err = reloader.reload().await.unwrap_err().to_string();
+    assert!(err.contains("is gone"), "{err}");
+    assert!(
+        Arc::ptr_eq(&policy_before, &agent.policy()),
+        "a vanished file dropped the policy"
+    );
+
+    // Back again (an editor's rename), it reloads as usual.
+    std::fs::write(&file, "[policy]\ndefault = \"allow\"\n").unwrap();
+    reloader.reload().await.unwrap();
+    assert!(!agent.policy().can_deny());
+}

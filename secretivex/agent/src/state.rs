@@ -25,7 +25,6 @@ pub struct Agent {
     /// The signing policy; swapped whole on reload, read without locking.
     pub(crate) policy: ArcSwap<Policy>,
     /// Live approval windows of `confirm` rules.
-    #[allow(dead_code)] // read by the sign path once it is wired (issue 6)
     pub(crate) approvals: Approvals,
     /// The audit trail, when configured; swapped whole on reload.
     pub(crate) audit: ArcSwapOption<AuditHandle>,

@@ -94,8 +94,18 @@ pub async fn watch_files(
                 if !set.interesting(&path) {
                     continue;
                 }
-                // Debounce: wait until nothing relevant happened for DEBOUNCE.
-                while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
+                // Debounce: wait until nothing relevant happened for DEBOUNCE. Other files
+                // in the same directories (known_hosts, sockets, logs) never extend it.
+                let mut quiet_from = tokio::time::Instant::now();
+                loop {
+                    match tokio::time::timeout_at(quiet_from + DEBOUNCE, events.recv()).await {
+                        Ok(Some(other)) if set.interesting(&other) => {
+                            quiet_from = tokio::time::Instant::now();
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
                 tracing::info!(path = %path.display(), "watched file changed; reloading");
                 if trigger.send(()).await.is_err() {
                     return Ok(());

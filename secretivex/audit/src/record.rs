@@ -228,8 +228,12 @@ impl LineHead {
     /// Parses one line (without its newline).
     pub(crate) fn parse(line: &[u8]) -> Result<LineHead, String> {
         let head: LineHead = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-        if head.seq == 0 {
-            return Err("seq must start at 1".to_owned());
+        // Verification and the writer count on `seq + 1` and `seq - 1` existing.
+        if head.seq == 0 || head.seq == u64::MAX {
+            return Err("seq must be between 1 and 2^64 - 2".to_owned());
+        }
+        if matches!(head.resume_seq, Some(0 | u64::MAX)) {
+            return Err("resume_seq must be between 1 and 2^64 - 2".to_owned());
         }
         Ok(head)
     }
