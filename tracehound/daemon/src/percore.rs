@@ -17,8 +17,9 @@ use tonic::transport::server::Router;
 /// until `stop` says so (or its sender is dropped).
 ///
 /// Returns one handle per thread, in the caller's runtime, that resolves when that
-/// thread's server has ended. Aborting (or dropping) a handle's task stops its thread at
-/// once, open connections and all: that is how a drain that takes too long is cut short.
+/// thread's server has ended. Aborting a handle's task stops its thread at once, open
+/// connections and all: that is how a drain that takes too long is cut short. (Dropping a
+/// handle only detaches it; the thread then ends when `stop` says so.)
 pub fn serve_unix(
     listener: tokio::net::UnixListener,
     threads: usize,

@@ -54,7 +54,7 @@ pub struct Mark {
     pub durable_size: u64,
     /// Chain hash of entry `durable_size - 1` (genesis when empty).
     pub head: ChainHash,
-    /// The ledger failed a write or sync and takes no more appends.
+    /// The ledger failed a write or sync, or its writer stopped: it takes no more appends.
     pub failed: bool,
 }
 

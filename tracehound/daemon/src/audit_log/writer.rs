@@ -76,6 +76,9 @@ pub(super) fn run(shared: &Shared) {
             last_checkpoint = Instant::now();
         }
         if stopping {
+            // Nothing is appended from now on: a reply still waiting for a record that
+            // never reached the ledger gets an error instead of waiting forever.
+            shared.marks.send_modify(|m: &mut Mark| m.failed = true);
             return;
         }
     }
