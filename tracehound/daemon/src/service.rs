@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::future::{self, Either};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracehound_rpc::pb;
 
@@ -56,9 +56,10 @@ async fn on_ledger<T: Send + 'static>(
     .map_err(|e| Status::internal(format!("ledger task failed: {e}")))?
 }
 
-/// Waits for the reply's audit records to be durable when it has to.
+/// Waits for the reply's audit records to be durable when it has to. Borrows the engine:
+/// a unary call then touches no shared reference count.
 async fn acknowledged(
-    engine: Arc<Engine>,
+    engine: &Engine,
     (mut reply, wait): (pb::InterceptReply, Option<u64>),
 ) -> pb::InterceptReply {
     if let (Some(target), Some(log)) = (wait, engine.audit_log()) {
@@ -74,9 +75,7 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         request: Request<pb::InterceptRequest>,
     ) -> Result<Response<pb::InterceptReply>, Status> {
         let answer = report::intercept(&self.engine, request.into_inner());
-        Ok(Response::new(
-            acknowledged(Arc::clone(&self.engine), answer).await,
-        ))
+        Ok(Response::new(acknowledged(&self.engine, answer).await))
     }
 
     type InterceptBatchStream = ReplyStream;
@@ -95,7 +94,8 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
                 .map(move |item| match item {
                     Ok(req) => {
                         let answer = report::intercept(&engine, req);
-                        Either::Left(acknowledged(Arc::clone(&engine), answer).map(Ok))
+                        let engine = Arc::clone(&engine);
+                        Either::Left(async move { Ok(acknowledged(&engine, answer).await) })
                     }
                     Err(status) => Either::Right(future::ready(Err(status))),
                 })
