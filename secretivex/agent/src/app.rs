@@ -155,13 +155,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("start the runtime")?;
     let shown_path = socket_path.clone();
     let extra_keys = args.keys.clone();
+    let pkcs11_settings = pkcs11_settings(&args, config.sign_timeout)?;
     let result = runtime.block_on(async move {
         let listener = tokio::net::UnixListener::from_std(listener).context("register socket")?;
         let agent = Agent::try_new(config).context("start signing threads")?;
+        agent.pkcs11().configure(pkcs11_settings);
         // Policy, audit trail and keys: the same path a reload takes. (The audit writer
         // starts here, after the fork, so its thread belongs to the agent process.)
         let reloader = Reloader::new(agent.clone(), request, extra_keys);
+        let pkcs11_modules = prepared.loaded.config.pkcs11.clone();
         reloader.apply(prepared).context("start-up configuration")?;
+        secretivex_agent::pkcs11_config::start(&agent, pkcs11_modules);
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(reloader.clone().run(reload_rx));
         if watch_files {
@@ -313,4 +317,30 @@ fn shutdown_signal(
             }
         }
     })
+}
+
+/// The PKCS#11 settings from the command line (flags checked by clap already).
+fn pkcs11_settings(
+    args: &Args,
+    sign_timeout: Option<Duration>,
+) -> anyhow::Result<secretivex_agent::pkcs11_store::Pkcs11Settings> {
+    use secretivex_agent::pkcs11_store::{parse_allow_list, Pkcs11Settings};
+    let mut s = Pkcs11Settings {
+        allow_remote: args.pkcs11_allow_remote,
+        sign_timeout,
+        ..Pkcs11Settings::default()
+    };
+    if let Some(list) = &args.pkcs11_allow {
+        s.allow = parse_allow_list(list).map_err(|e| anyhow::anyhow!("-P: {e}"))?;
+    }
+    if let Some(helper) = &args.pkcs11_helper {
+        s.helper = helper.clone();
+    }
+    if let Some(n) = args.pkcs11_sessions {
+        s.sessions = n as usize;
+    }
+    if let Some(ms) = args.pkcs11_poll_ms {
+        s.poll = Duration::from_millis(ms);
+    }
+    Ok(s)
 }

@@ -95,10 +95,38 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", value_parser = parse_metrics_listen)]
     pub metrics_listen: Option<String>,
 
+    /// PKCS#11 module paths `ssh-add -s` may load: comma-separated patterns (`*`, `?`),
+    /// matched after resolving links, as ssh-agent's -P (default: /usr/lib*/*,/usr/local/lib*/*).
+    #[arg(short = 'P', long = "pkcs11-allow", value_name = "PATTERNS",
+          value_parser = parse_pkcs11_allow)]
+    pub pkcs11_allow: Option<String>,
+
+    /// Accept `ssh-add -s` over forwarded connections (ssh-agent's -O allow-remote-pkcs11).
+    #[arg(long)]
+    pub pkcs11_allow_remote: bool,
+
+    /// The PKCS#11 helper executable (default: secretivex-pkcs11-helper next to the agent).
+    #[arg(long, value_name = "FILE")]
+    pub pkcs11_helper: Option<PathBuf>,
+
+    /// Sessions (signing threads) per PKCS#11 module (default: 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub pkcs11_sessions: Option<u32>,
+
+    /// Token presence poll interval of PKCS#11 modules, in milliseconds (default: 1000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub pkcs11_poll_ms: Option<u64>,
+
     /// Run this command with SSH_AUTH_SOCK and SSH_AGENT_PID set.
     #[arg(value_name = "COMMAND", trailing_var_arg = true,
           conflicts_with_all = ["foreground", "debug", "sh", "csh"])]
     pub command: Vec<OsString>,
+}
+
+/// Checks the PKCS#11 allow-list patterns (so a bad one is a usage error).
+fn parse_pkcs11_allow(s: &str) -> Result<String, String> {
+    secretivex_agent::pkcs11_store::parse_allow_list(s)?;
+    Ok(s.to_string())
 }
 
 /// Checks the address (so a bad one is a usage error) and keeps the text, which the

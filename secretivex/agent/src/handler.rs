@@ -123,9 +123,11 @@ pub(crate) async fn handle(agent: &Arc<Agent>, conn: &mut ConnState, body: &[u8]
         Request::AddIdentity(add) => Box::pin(add_identity(agent, conn, add, arrived)).await,
         Request::RemoveIdentity { key_blob } => remove(agent, conn, &key_blob, arrived),
         Request::RemoveAllIdentities => remove_all(agent, conn, arrived),
-        Request::AddSmartcardKey(_) | Request::RemoveSmartcardKey { .. } => {
-            tracing::info!("smartcard keys are not supported");
-            status(false)
+        Request::AddSmartcardKey(key) => {
+            Box::pin(crate::smartcard::add(agent, conn, key, arrived)).await
+        }
+        Request::RemoveSmartcardKey { id, pin } => {
+            crate::smartcard::remove(agent, conn, &id, pin, arrived)
         }
         Request::Lock { passphrase } => Box::pin(lock(agent, conn, passphrase, arrived)).await,
         Request::Unlock { .. } => status(false), // not locked
@@ -305,8 +307,10 @@ fn remove(agent: &Agent, conn: &mut ConnState, blob: &[u8], arrived: Instant) ->
 }
 
 fn remove_all(agent: &Agent, conn: &mut ConnState, arrived: Instant) -> Reply {
+    // Token modules go too, as in OpenSSH (their keys would otherwise come back).
+    let tokens = crate::pkcs11_store::remove_all(agent);
     let n = agent.keys.remove_all();
-    tracing::info!(removed = n, "removed all identities");
+    tracing::info!(removed = n + tokens, "removed all identities");
     audit(agent, conn, Event::Remove, None, true, arrived);
     status(true)
 }

@@ -22,8 +22,10 @@ use crate::pending::PendingKey;
 use crate::vault::{Sealed, SealingKey, VaultError};
 
 mod config_keys;
+mod external;
 
 pub use config_keys::{ConfigKeysChange, ReplaceError};
+pub use external::{ExternalIdentity, ExternalKey, ExternalSignError, SignFuture};
 
 /// Where an identity came from. Reloads replace `Config` identities only: a key added
 /// with `ssh-add` is never touched by a reload.
@@ -33,6 +35,8 @@ pub enum Origin {
     Client,
     /// Loaded from a `[[keys]]` source of the configuration (or `--key`).
     Config,
+    /// Held by an external store (a PKCS#11 token); see [`ExternalKey`].
+    External,
 }
 
 /// One loaded key and its constraints.
@@ -57,6 +61,10 @@ pub struct Identity {
     pub destinations: Vec<DestinationConstraint>,
     /// Who added it.
     pub origin: Origin,
+    /// The store that signs with this key when its private half is not in the agent.
+    pub external: Option<Arc<dyn ExternalKey>>,
+    /// The external store instance that owns this identity (PKCS#11: the module path).
+    pub owner: Option<String>,
 }
 
 impl Identity {
@@ -73,6 +81,8 @@ impl Identity {
             confirm: new.confirm,
             destinations: new.destinations,
             origin,
+            external: None,
+            owner: None,
         }
     }
 }
@@ -161,6 +171,8 @@ impl Identity {
             confirm: self.confirm,
             destinations: self.destinations.clone(),
             origin: self.origin,
+            external: self.external.clone(),
+            owner: self.owner.clone(),
         }
     }
 }
@@ -364,6 +376,19 @@ impl KeyStore {
         let ids = std::mem::take(&mut inner.ids);
         for id in ids {
             let ctx = context(id.serial);
+            if id.external.is_some() {
+                // A token key has no private part here; it only needs its seal renewed.
+                match lock_key
+                    .open(&id.sealed, &ctx)
+                    .and_then(|p| self.shield.seal(&p, &ctx))
+                {
+                    Ok(sealed) => inner.ids.push(Arc::new(id.with_key(None, sealed))),
+                    Err(_) => {
+                        tracing::error!(fingerprint = %id.fingerprint, "cannot restore token key after unlock; removing it")
+                    }
+                }
+                continue;
+            }
             let restored = lock_key.open(&id.sealed, &ctx).ok().and_then(|plain| {
                 let key = parse(plain.as_slice())?;
                 let sealed = self.shield.seal(&plain, &ctx).ok()?;

@@ -84,6 +84,23 @@ pub struct Metrics {
     refused_peer: Counter,
     /// Pre-resolved `failures_total` series, in [`FailureReason::ALL`] order.
     failures: Vec<Counter>,
+    /// External key stores (PKCS#11): `signs_total` with their `store` label, and their
+    /// own latency, error, refresh and restart series (created on first use).
+    stores: StoreMetrics,
+}
+
+/// Series of the external key stores, labelled by `store`.
+struct StoreMetrics {
+    signs: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    errors: Family<Labels, Counter>,
+    refreshes: Family<Labels, Counter>,
+    restarts: Family<Labels, Counter>,
+}
+
+fn store_latency_histogram() -> Histogram {
+    // 10 µs .. ~10 s, doubling: a token signature takes from microseconds to seconds.
+    Histogram::new(exponential_buckets(1e-5, 2.0, 21))
 }
 
 /// The figures a summary shows, read from the live metrics.
@@ -111,10 +128,38 @@ impl Metrics {
             .iter()
             .map(|t| signs_family.get_or_create_owned(&vec![("key_type", *t), ("store", "memory")]))
             .collect();
+        let store_signs = signs_family.clone();
         registry.register(
             "signs",
             "Signatures made, by key type and key store",
             signs_family,
+        );
+        let stores = StoreMetrics {
+            signs: store_signs,
+            latency: Family::new_with_constructor(store_latency_histogram),
+            errors: Family::default(),
+            refreshes: Family::default(),
+            restarts: Family::default(),
+        };
+        registry.register(
+            "store_sign_latency_seconds",
+            "Time an external key store (PKCS#11 token) took to sign, queue wait included",
+            stores.latency.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Failed signatures of external key stores, by store and reason",
+            stores.errors.clone(),
+        );
+        registry.register(
+            "store_refreshes",
+            "Key set changes seen by external key stores (token removed, returned, changed)",
+            stores.refreshes.clone(),
+        );
+        registry.register(
+            "store_helper_restarts",
+            "Helper processes of external key stores started again after a crash or token churn",
+            stores.restarts.clone(),
         );
         // 10 µs .. ~10 s, doubling.
         let sign_seconds = Histogram::new(exponential_buckets(1e-5, 2.0, 21));
@@ -169,7 +214,52 @@ impl Metrics {
             refused_max,
             refused_peer,
             failures,
+            stores,
         }
+    }
+
+    /// One signature by external store `store` with a key of `key_type`: `store_time` in
+    /// the store (queue included), `total` since the request arrived.
+    pub fn store_signed(
+        &self,
+        store: &'static str,
+        key_type: &'static str,
+        store_time: Duration,
+        total: Duration,
+    ) {
+        self.stores
+            .signs
+            .get_or_create(&vec![("key_type", key_type), ("store", store)])
+            .inc();
+        self.stores
+            .latency
+            .get_or_create(&vec![("store", store)])
+            .observe(store_time.as_secs_f64());
+        self.sign_seconds.observe(total.as_secs_f64());
+    }
+
+    /// A failed signature of external store `store`, by `reason`.
+    pub fn store_failed(&self, store: &'static str, reason: &'static str) {
+        self.stores
+            .errors
+            .get_or_create(&vec![("store", store), ("reason", reason)])
+            .inc();
+    }
+
+    /// External store `store` saw its key set change.
+    pub fn store_refreshed(&self, store: &'static str) {
+        self.stores
+            .refreshes
+            .get_or_create(&vec![("store", store)])
+            .inc();
+    }
+
+    /// External store `store` started a helper again.
+    pub fn store_restarted(&self, store: &'static str) {
+        self.stores
+            .restarts
+            .get_or_create(&vec![("store", store)])
+            .inc();
     }
 
     /// One signature made with a key of `alg`, `total` after its arrival.
@@ -223,12 +313,25 @@ impl Metrics {
     /// The main figures, for logs and tests.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            signs: self.signs.iter().map(Counter::get).sum(),
+            signs: self.signs.iter().map(Counter::get).sum::<u64>() + self.store_signs(),
             connections_current: self.connections_current.get(),
             connections_total: self.connections_total.get(),
             connections_refused: self.refused_max.get() + self.refused_peer.get(),
             failures: self.failures.iter().map(Counter::get).sum(),
         }
+    }
+
+    /// Signatures made by external stores.
+    fn store_signs(&self) -> u64 {
+        KEY_TYPES
+            .iter()
+            .map(|t| {
+                self.stores
+                    .signs
+                    .get(&vec![("key_type", *t), ("store", "pkcs11")])
+                    .map_or(0, |c| c.get())
+            })
+            .sum()
     }
 
     /// Everything in the Prometheus text exposition format.

@@ -98,6 +98,10 @@ pub(crate) async fn sign_request(
         pass.finish(false);
         return status(false);
     }
+    if id.external.is_some() {
+        let reply = crate::sign_external::sign(agent, conn, &id, data, flags, pass, arrived);
+        return Box::pin(reply).await;
+    }
     let Some(key) = id.key.clone() else {
         pass.finish(false);
         return status(false); // sealed: the agent is being locked or unlocked

@@ -28,6 +28,8 @@ pub struct Agent {
     pub(crate) approvals: Approvals,
     /// The audit trail, when configured; swapped whole on reload.
     pub(crate) audit: ArcSwapOption<AuditHandle>,
+    /// PKCS#11 modules and their helpers.
+    pub(crate) pkcs11: crate::pkcs11_store::Pkcs11Manager,
 }
 
 impl Agent {
@@ -48,6 +50,7 @@ impl Agent {
             policy: ArcSwap::from_pointee(Policy::allow_all()),
             approvals: Approvals::default(),
             audit: ArcSwapOption::empty(),
+            pkcs11: Default::default(),
         }))
     }
 
@@ -85,6 +88,11 @@ impl Agent {
     /// Replaces (or removes) the audit trail (start-up and reload).
     pub fn set_audit(&self, audit: Option<Arc<AuditHandle>>) {
         self.audit.store(audit);
+    }
+
+    /// The PKCS#11 token store (settings, loaded modules, helper processes).
+    pub fn pkcs11(&self) -> &crate::pkcs11_store::Pkcs11Manager {
+        &self.pkcs11
     }
 
     /// The settings.

@@ -30,7 +30,7 @@ pub use load::{expand_tilde, load, parse_str, FileChoice, Loaded, Request};
 pub use locate::{Position, SourceText};
 pub use profile::{builtin_defaults, DEFAULT_BACKLOG};
 pub use schema::{
-    AgentSection, ConfigFile, KeyPath, KeySpec, ListenAddr, Profile, Signers, Unlock,
+    AgentSection, ConfigFile, KeyPath, KeySpec, ListenAddr, Pkcs11Spec, Profile, Signers, Unlock,
 };
 /// Durations are parsed by the policy crate's type: one parser for the whole file.
 pub use secretivex_policy::{DurationError, HumanDuration};

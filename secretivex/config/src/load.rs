@@ -240,6 +240,15 @@ fn merge(
         keys: parsed.keys,
         policy: parsed.policy,
         audit,
+        pkcs11: parsed
+            .pkcs11
+            .into_iter()
+            .map(|mut p| {
+                p.module = expand_tilde(&p.module, home.as_deref());
+                p.pin_file = p.pin_file.map(|f| expand_tilde(&f, home.as_deref()));
+                p
+            })
+            .collect(),
     };
     let mut loaded = Loaded {
         config,

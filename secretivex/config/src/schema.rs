@@ -32,6 +32,29 @@ pub struct ConfigFile {
     /// The `[audit]` table (owned by `secretivex-audit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSpec>,
+    /// The `[[pkcs11]]` tables: token modules loaded at start-up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pkcs11: Vec<Pkcs11Spec>,
+}
+
+/// One `[[pkcs11]]` table: a PKCS#11 module whose token keys the agent offers, as
+/// `ssh-add -s MODULE` would add them. The allow-list of `-P` applies to `ssh-add -s`
+/// only: a module named in the owner's configuration is trusted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Spec {
+    /// The module (`~` expanded).
+    pub module: PathBuf,
+    /// A file holding the token PIN (first line); without it the PIN is asked through
+    /// askpass at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    /// Ask before every signature, like `ssh-add -c`.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Drop the module's keys after this long, like `ssh-add -t`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<HumanDuration>,
 }
 
 /// The `[agent]` table. Every field is optional: one layer of the precedence chain

@@ -1,7 +1,7 @@
 //! `tracehound audit`: proofs and checkpoints from the daemon's ledger, and their
 //! offline verification (`tracehound-ledger`'s bundle API).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -59,36 +59,12 @@ fn prove(target: &str, index: u64, json: bool) -> Result<ExitCode> {
         v.record.id,
         v.record.signature,
         v.record.timestamp,
-        hex(&v.root),
+        hex::encode(v.root),
         verifier.name(),
         reply.verifier_key
     )
     .context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads at most `MAX_BUNDLE_BYTES + 1` bytes, so an endless input cannot exhaust memory.
-fn read_bundle(file: &Path) -> Result<String> {
-    let mut buf = Vec::new();
-    let limit = MAX_BUNDLE_BYTES as u64 + 1;
-    if file == Path::new("-") {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut buf)
-            .context("reading standard input")?;
-    } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(limit).read_to_end(&mut buf))
-            .with_context(|| format!("reading {}", file.display()))?;
-    }
-    if buf.len() > MAX_BUNDLE_BYTES {
-        bail!("{}: larger than any proof bundle", file.display());
-    }
-    String::from_utf8(buf).with_context(|| format!("{} is not UTF-8 text", file.display()))
 }
 
 /// Which bundle a file holds (other members are ignored here).
@@ -99,7 +75,7 @@ struct FormatOnly {
 
 fn verify_proof(file: &Path, key: Option<&str>, key_file: Option<&Path>) -> Result<ExitCode> {
     let name = file.display();
-    let text = read_bundle(file)?;
+    let text = crate::input::read_capped_text(file, MAX_BUNDLE_BYTES, "proof bundle")?;
     // Only the `format` member is read here; the verifiers parse the bundle strictly.
     let format = serde_json::from_str::<FormatOnly>(&text)
         .ok()
@@ -124,7 +100,7 @@ fn verify_proof(file: &Path, key: Option<&str>, key_file: Option<&Path>) -> Resu
                  record: {} id {} signature {} timestamp {} hash {}",
                 v.index,
                 v.tree_size,
-                hex(&v.root),
+                hex::encode(v.root),
                 verifier.name(),
                 v.record.kind.as_str(),
                 v.record.id,

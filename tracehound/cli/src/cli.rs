@@ -102,7 +102,11 @@ pub enum Command {
         json: bool,
     },
     /// Fetch the daemon's security-state snapshot (JSON) and check its SHA-256.
+    /// `snapshot export` / `snapshot verify`: the deterministic forensic export.
+    #[command(args_conflicts_with_subcommands = true)]
     Snapshot {
+        #[command(subcommand)]
+        command: Option<SnapshotCommand>,
         /// Write the snapshot JSON to this file instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -126,6 +130,87 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Incident records: payload-less, signed descriptors of quarantined evidence that
+    /// a third party verifies offline.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// The daemon's cold storage: verified metadata of a stored object, evacuation.
+    Cold {
+        #[command(subcommand)]
+        command: crate::cold::ColdCommand,
+    },
+    /// Erasure (GDPR): remove every copy of what a source, a signature or a scent id names
+    /// (quarantine, cold storage and its keys, pending notifications); the audit chain
+    /// gets one `erasure-…` record per signature and still verifies.
+    Erase(crate::erase::EraseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Ask the daemon for the deterministic export of its forensic state (evidence
+    /// metadata, audit head, ledger head and checkpoint, configuration digest): canonical
+    /// JSON whose SHA-256 is the same for the same state. Prints the hash.
+    Export {
+        /// Write the exact bytes to FILE (else they go to standard output and the hash
+        /// to standard error).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print `{format, sha256, bytes, file | snapshot}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an export offline: canonical form, format, configuration digest, every
+    /// entry and total recomputed, ledger checkpoint against the ledger head; with
+    /// `--sha256` the hash, with `--key` the checkpoint's signature. Exit 0: consistent
+    /// and anchored; 1: does not verify or an anchor fails; 3: internally consistent but
+    /// unanchored (neither `--sha256` nor `--key` given).
+    Verify {
+        /// The export (`-` reads standard input).
+        file: PathBuf,
+        /// The SHA-256 it must have (lowercase hex), as `snapshot export` printed it.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// The ledger's checkpoint verifier key, `NAME+KEYID+BASE64`: the export's
+        /// checkpoint note must carry its valid signature and name the export's size and
+        /// root.
+        #[arg(long, value_name = "VKEY", conflicts_with = "key_file")]
+        key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Record an incident for quarantined evidence: the daemon chains an `incident`
+    /// audit record, makes it durable under a signed checkpoint and returns a
+    /// payload-less descriptor (canonical JSON) to keep or hand over.
+    Record {
+        /// The evidence signature, `category:sha256hex`.
+        signature: String,
+        /// Write the record to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check an incident record offline: evidence fields bound by the audit record, its
+    /// chain hash, the inclusion path to the checkpoint root, and the checkpoint
+    /// signature by the key. Prints `OK: …` or exits 1 with the reason.
+    Verify {
+        /// The record file (`-` reads standard input).
+        file: PathBuf,
+        /// The checkpoint verifier key, `NAME+KEYID+BASE64`.
+        #[arg(long, value_name = "VKEY", conflicts_with = "key_file")]
+        key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
     },
 }
 

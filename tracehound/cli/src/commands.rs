@@ -54,12 +54,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect { signature, json } => {
             return crate::remote::inspect(&target(), &signature, json)
         }
-        Command::Snapshot { output, json } => {
-            return crate::remote::snapshot(&target(), output.as_deref(), json)
-        }
+        Command::Snapshot {
+            command: Some(command),
+            ..
+        } => return crate::snapshot_cmd::run(command, &target),
+        Command::Incident { command } => return crate::incident::run(command, &target),
+        Command::Snapshot {
+            output,
+            json,
+            command: None,
+        } => return crate::remote::snapshot(&target(), output.as_deref(), json),
         Command::Watch { interval, top } => return crate::watch::run(&target(), interval, top),
         Command::Proxy(args) => tracehound_proxy::run(args)?,
         Command::Audit { command } => return crate::audit::run(command, &target),
+        Command::Cold { command } => return crate::cold::run(command, &target()),
+        Command::Erase(args) => return crate::erase::run(args, &target()),
     }
     Ok(ExitCode::SUCCESS)
 }

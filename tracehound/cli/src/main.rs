@@ -2,11 +2,16 @@
 
 mod audit;
 mod cli;
+mod cold;
 mod commands;
 mod daemon;
 mod demo;
+mod erase;
+mod incident;
+mod input;
 mod model;
 mod remote;
+mod snapshot_cmd;
 mod text;
 mod watch;
 

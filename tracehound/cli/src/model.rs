@@ -37,6 +37,47 @@ pub struct StatsView {
     /// The durable audit ledger; absent when the daemon runs without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerView>,
+    /// Cold storage; absent when the daemon runs without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold: Option<crate::cold::ColdStatsView>,
+    /// Evidence in memory and in cold storage, by category.
+    pub cost_by_category: BTreeMap<String, crate::cold::CostView>,
+    /// The lifecycle policy's runs; absent without `[lifecycle]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::cold::LifecycleView>,
+    /// Notification sinks (`[[notify.sinks]]`), in configuration order.
+    pub notify_sinks: Vec<NotifySinkView>,
+    /// Threat coalescing before the sinks; absent without sinks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_coalesce: Option<NotifyCoalesceView>,
+}
+
+/// One notification sink's counters (records).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotifySinkView {
+    pub name: String,
+    pub kind: String,
+    pub queued: u64,
+    pub inflight: u64,
+    pub sent: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub failed: u64,
+    pub acked: u64,
+    pub purged: u64,
+}
+
+/// Threat coalescing counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotifyCoalesceView {
+    pub window_ms: u64,
+    pub key: String,
+    pub events_in: u64,
+    pub records_out: u64,
+    pub merged: u64,
+    pub overflow: u64,
+    pub open: u64,
+    pub input_dropped: u64,
 }
 
 /// The durable audit ledger's counters.
@@ -103,6 +144,35 @@ impl From<pb::StatsReply> for StatsView {
         });
         Self {
             ledger,
+            cold: r.cold.map(crate::cold::ColdStatsView::from),
+            cost_by_category: crate::cold::cost_view(r.cost_by_category),
+            lifecycle: r.lifecycle.map(crate::cold::LifecycleView::from),
+            notify_sinks: r
+                .notify_sinks
+                .into_iter()
+                .map(|k| NotifySinkView {
+                    name: k.name,
+                    kind: k.kind,
+                    queued: k.queued,
+                    inflight: k.inflight,
+                    sent: k.sent,
+                    retried: k.retried,
+                    dropped: k.dropped,
+                    failed: k.failed,
+                    acked: k.acked,
+                    purged: k.purged,
+                })
+                .collect(),
+            notify_coalesce: r.notify_coalesce.map(|c| NotifyCoalesceView {
+                window_ms: c.window_ms,
+                key: c.key,
+                events_in: c.events_in,
+                records_out: c.records_out,
+                merged: c.merged,
+                overflow: c.overflow,
+                open: c.open,
+                input_dropped: c.input_dropped,
+            }),
             total_intercepts: r.total_intercepts,
             clean: r.clean,
             rate_limited: r.rate_limited,

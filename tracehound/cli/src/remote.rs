@@ -115,6 +115,12 @@ fn write_stats(out: &mut impl Write, target: &str, s: &StatsView) -> std::io::Re
             l.entries, l.acknowledged, l.pending, l.fsync, l.syncs, l.failures, l.checkpoint_size
         )?;
     }
+    crate::cold::write_stats(
+        out,
+        s.cold.as_ref(),
+        &s.cost_by_category,
+        s.lifecycle.as_ref(),
+    )?;
     writeln!(
         out,
         "rate limiter        {} sources tracked, {} blocked",
@@ -125,6 +131,7 @@ fn write_stats(out: &mut impl Write, target: &str, s: &StatsView) -> std::io::Re
         "notifications       {} dropped",
         s.notifications_dropped
     )?;
+    write_notify(out, s)?;
     if !s.top_sources.is_empty() {
         writeln!(out, "top sources")?;
         writeln!(
@@ -156,6 +163,38 @@ fn write_stats(out: &mut impl Write, target: &str, s: &StatsView) -> std::io::Re
                 text::timestamp_ms(t.captured_ms)
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The notification sinks and coalescing counters (nothing without `[notify]` sinks).
+fn write_notify(out: &mut impl Write, s: &StatsView) -> std::io::Result<()> {
+    if let Some(c) = &s.notify_coalesce {
+        writeln!(
+            out,
+            "  coalescing        window {} by {}: {} events -> {} records ({} merged, {} \
+             open, {} overflow)",
+            text::duration_ms(c.window_ms),
+            c.key,
+            c.events_in,
+            c.records_out,
+            c.merged,
+            c.open,
+            c.overflow
+        )?;
+    }
+    for k in &s.notify_sinks {
+        let acked = if k.kind == "splunk_hec" {
+            format!(", {} acked", k.acked)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  sink {} ({}): {} sent{acked}, {} queued, {} in flight, {} retried, {} dropped, \
+             {} failed, {} purged",
+            k.name, k.kind, k.sent, k.queued, k.inflight, k.retried, k.dropped, k.failed, k.purged
+        )?;
     }
     Ok(())
 }
@@ -338,6 +377,42 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_text_shows_notification_sinks_and_coalescing() {
+        let view = StatsView::from(pb::StatsReply {
+            notify_sinks: vec![pb::NotifySinkStats {
+                name: "siem".into(),
+                kind: "splunk_hec".into(),
+                sent: 9,
+                acked: 8,
+                dropped: 3,
+                ..Default::default()
+            }],
+            notify_coalesce: Some(pb::NotifyCoalesceStats {
+                window_ms: 10_000,
+                key: "signature".into(),
+                events_in: 1000,
+                records_out: 2,
+                merged: 998,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        assert!(write_stats(&mut out, "unix:x", &view).is_ok());
+        let text = String::from_utf8_lossy(&out);
+        for needle in [
+            "sink siem (splunk_hec): 9 sent, 8 acked",
+            "3 dropped",
+            "by signature: 1000 events -> 2 records (998 merged",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        let json = serde_json::to_value(&view).unwrap_or_default();
+        assert_eq!(json["notify_sinks"][0]["acked"], 8);
+        assert_eq!(json["notify_coalesce"]["merged"], 998);
+    }
 
     #[test]
     fn stats_text_names_every_part() {

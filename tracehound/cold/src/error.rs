@@ -46,6 +46,21 @@ pub enum ColdError {
     /// The object store failed (network, permissions, disk).
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    /// The object is encrypted under a key the vault no longer holds: the evidence was
+    /// erased (crypto-shredding). Never returned as evidence.
+    #[error("evidence {signature} was erased")]
+    Erased {
+        /// The signature asked for.
+        signature: String,
+    },
+    /// The key vault failed to seal or open an object (not an erasure, not tampering).
+    #[error("key vault, for {signature}: {reason}")]
+    Sealer {
+        /// The evidence's signature.
+        signature: String,
+        /// What failed.
+        reason: String,
+    },
     /// A blocking task (envelope sealing) could not complete.
     #[error("background task failed: {reason}")]
     Task {

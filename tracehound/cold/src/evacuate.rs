@@ -342,6 +342,14 @@ async fn write_with_retries(shared: &Shared, job: Job) -> Result<u64, ColdError>
             })??;
     let mut attempt = 1;
     loop {
+        // Erasure: a signature tombstoned while this job was queued or sealing is never
+        // written, and its fresh key goes (checked before every attempt).
+        if shared.store.refuses_write(&sealed.signature) {
+            discard_key(shared, &sealed.signature).await;
+            return Err(ColdError::Task {
+                reason: "refused by the write filter (being erased)".into(),
+            });
+        }
         match shared.store.put_sealed(&sealed).await {
             Ok(receipt) => return Ok(receipt.bytes),
             Err(e) if e.is_transient() && attempt < shared.config.max_attempts => {
@@ -349,7 +357,23 @@ async fn write_with_retries(shared: &Shared, job: Job) -> Result<u64, ColdError>
                 tokio::time::sleep(shared.config.backoff(attempt)).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Never written: its key would be an orphan (unless an earlier copy of
+                // this content-addressed object is stored under it).
+                if matches!(shared.store.contains(&sealed.signature).await, Ok(false)) {
+                    discard_key(shared, &sealed.signature).await;
+                }
+                return Err(e);
+            }
         }
+    }
+}
+
+/// Discards the data key of evidence that was not written (key files block on fsync).
+async fn discard_key(shared: &Shared, signature: &str) {
+    let (store, sig) = (shared.store.clone(), signature.to_owned());
+    let outcome = tokio::task::spawn_blocking(move || store.discard_key(&sig)).await;
+    if !matches!(outcome, Ok(Ok(()))) {
+        tracing::warn!(%signature, "the key of unwritten evidence could not be discarded");
     }
 }

@@ -18,6 +18,7 @@ mod envelope;
 mod error;
 mod evacuate;
 pub mod layout;
+pub mod sealed;
 mod stats;
 mod store;
 
@@ -25,5 +26,6 @@ pub use config::{ColdConfig, EvacuationConfig, LocalConfig, S3Config};
 pub use envelope::{ColdEvidence, SealedEvidence};
 pub use error::ColdError;
 pub use evacuate::{EvacuateError, EvacuationHandle, Evacuator, SweepOutcome};
+pub use sealed::{EvidenceSealer, SealerError, WriteFilter};
 pub use stats::EvacuationStats;
 pub use store::{ColdObject, ColdStore, PutReceipt};

@@ -47,6 +47,10 @@ pub struct ColdStore {
     codec: Arc<GzipCodec>,
     max_object_bytes: u64,
     description: Arc<str>,
+    /// Set once (shared by clones): objects are then sealed encrypted (`THCE`).
+    sealer: Arc<std::sync::OnceLock<Arc<dyn crate::EvidenceSealer>>>,
+    /// Set once (shared by clones): signatures the evacuator must not write (erasure).
+    write_filter: Arc<std::sync::OnceLock<Arc<dyn crate::WriteFilter>>>,
 }
 
 impl ColdStore {
@@ -60,7 +64,43 @@ impl ColdStore {
             max_object_bytes: tracehound_core::codec::DEFAULT_MAX_DECODED_SIZE
                 + tracehound_core::codec::HEADER_SIZE as u64,
             description: Arc::from(description),
+            sealer: Arc::default(),
+            write_filter: Arc::default(),
         }
+    }
+
+    /// Makes the evacuator check `filter` just before every write (shared by clones; set
+    /// once). Returns `false` if one was already set.
+    pub fn set_write_filter(&self, filter: Arc<dyn crate::WriteFilter>) -> bool {
+        self.write_filter.set(filter).is_ok()
+    }
+
+    /// Whether the write filter refuses `signature` (no filter: never).
+    pub fn refuses_write(&self, signature: &str) -> bool {
+        self.write_filter
+            .get()
+            .is_some_and(|f| f.refuses(signature))
+    }
+
+    /// Discards `signature`'s data key, if a sealer is set (an object that was never
+    /// written must not leave an orphan key). Blocking: run it off the async workers.
+    pub fn discard_key(&self, signature: &str) -> Result<(), crate::SealerError> {
+        match self.sealer.get() {
+            Some(sealer) => sealer.discard(signature),
+            None => Ok(()),
+        }
+    }
+
+    /// Seals every later write with `sealer` (encrypted `THCE` envelopes, one data key per
+    /// evidence) and lets reads open them. Shared by every clone of this store (the
+    /// evacuator's included); can be set once. Returns `false` if one was already set.
+    pub fn set_sealer(&self, sealer: Arc<dyn crate::EvidenceSealer>) -> bool {
+        self.sealer.set(sealer).is_ok()
+    }
+
+    /// Whether writes are sealed encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.sealer.get().is_some()
     }
 
     /// The embedded default: a directory on the local filesystem (created if missing).
@@ -157,6 +197,15 @@ impl ColdStore {
         bytes: &[u8],
         compressed: bool,
     ) -> Result<SealedEvidence, ColdError> {
+        if let Some(sealer) = self.sealer.get() {
+            return crate::sealed::seal_encrypted(
+                &self.codec,
+                sealer.as_ref(),
+                signature,
+                bytes,
+                compressed,
+            );
+        }
         seal(&self.codec, signature, bytes, compressed)
     }
 
@@ -189,6 +238,10 @@ impl ColdStore {
     pub async fn get(&self, signature: &str) -> Result<ColdEvidence, ColdError> {
         let path = object_path(&self.prefix, signature)?;
         let object = self.read_object(signature, &path).await?;
+        if crate::sealed::is_encrypted(&object) {
+            let sealer = self.sealer.get().map(|s| s.as_ref());
+            return crate::sealed::open_encrypted(&self.codec, sealer, signature, &object);
+        }
         open(&self.codec, signature, &object)
     }
 
@@ -209,13 +262,27 @@ impl ColdStore {
     }
 
     /// Deletes the object for `signature`; deleting a missing object succeeds (erasure
-    /// must be idempotent).
+    /// must be idempotent). With a sealer, the object's key is discarded too.
     pub async fn delete(&self, signature: &str) -> Result<(), ColdError> {
         let path = object_path(&self.prefix, signature)?;
         match self.inner.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
+        // With a sealer, the object's key goes too (key files block on fsync).
+        if let Some(sealer) = self.sealer.get() {
+            let (sealer, sig) = (Arc::clone(sealer), signature.to_owned());
+            tokio::task::spawn_blocking(move || sealer.discard(&sig))
+                .await
+                .map_err(|e| ColdError::Task {
+                    reason: e.to_string(),
+                })?
+                .map_err(|e| ColdError::Sealer {
+                    signature: signature.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 
     /// Every evidence object under the prefix (optionally one category), in no particular

@@ -65,6 +65,9 @@ pub enum RecordKind {
     Neutralization,
     /// From an `EvacuateRecord`.
     Evacuation,
+    /// Not in v1: an incident recorded on request (`tracehoundd`'s `IncidentRecord`),
+    /// binding one piece of evidence's metadata through its id. Same chain hash shape.
+    Incident,
 }
 
 impl RecordKind {
@@ -73,6 +76,7 @@ impl RecordKind {
         match self {
             RecordKind::Neutralization => "neutralization",
             RecordKind::Evacuation => "evacuation",
+            RecordKind::Incident => "incident",
         }
     }
 }

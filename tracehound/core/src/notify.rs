@@ -11,9 +11,12 @@ use std::sync::{Arc, Weak};
 
 use crossbeam_queue::ArrayQueue;
 use parking_lot::RwLock;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::types::{Severity, ThreatCategory};
+mod event;
+
+pub use event::{threat_detected_payload, Event, EventBody, ThreatFacts};
+
 use crate::webhook::{WebhookConfig, WebhookRequest};
 
 /// v1's event types.
@@ -74,34 +77,6 @@ impl EventType {
     }
 }
 
-/// An emitted event: `{type, timestamp, payload, id: "evt-{n}"}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// The event type.
-    pub event_type: EventType,
-    /// Emission time, ms since the epoch (from the caller's clock).
-    pub timestamp: u64,
-    /// The payload, keys in the caller's order.
-    pub payload: Value,
-    /// `evt-{n}`, n counting from 1 per emitter.
-    pub id: String,
-}
-
-/// v1's `threat.detected` payload: `{scentId, category, severity, source}` in that order.
-pub fn threat_detected_payload(
-    scent_id: &str,
-    category: ThreatCategory,
-    severity: Severity,
-    source: &str,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("scentId".into(), Value::from(scent_id));
-    m.insert("category".into(), Value::from(category.as_str()));
-    m.insert("severity".into(), Value::from(severity.as_str()));
-    m.insert("source".into(), Value::from(source));
-    Value::Object(m)
-}
-
 /// Emitter limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotifyConfig {
@@ -149,7 +124,9 @@ struct Shared {
     config: NotifyConfig,
     next_event: AtomicU64,
     next_handle: AtomicU64,
-    total_emitted: AtomicU64,
+    /// Registered webhooks, read without the lock on the emit path (most emitters have
+    /// none, and a read lock is two shared-counter writes per event).
+    webhook_count: std::sync::atomic::AtomicUsize,
     by_type: [AtomicU64; 7],
     dropped: AtomicU64,
     webhook_dropped: AtomicU64,
@@ -205,7 +182,7 @@ impl NotificationEmitter {
                 config,
                 next_event: AtomicU64::new(0),
                 next_handle: AtomicU64::new(0),
-                total_emitted: AtomicU64::new(0),
+                webhook_count: std::sync::atomic::AtomicUsize::new(0),
                 by_type: Default::default(),
                 dropped: AtomicU64::new(0),
                 webhook_dropped: AtomicU64::new(0),
@@ -218,15 +195,15 @@ impl NotificationEmitter {
 
     /// Emits an event stamped `now_ms`. Never blocks; returns the event.
     pub fn emit(&self, event_type: EventType, payload: Value, now_ms: u64) -> Arc<Event> {
+        self.emit_body(event_type, EventBody::Json(payload), now_ms)
+    }
+
+    /// Emits an event whose payload is rendered from `body` only when someone reads it
+    /// (the intercept path's form: no JSON is built on the intercepting thread).
+    pub fn emit_body(&self, event_type: EventType, body: EventBody, now_ms: u64) -> Arc<Event> {
         let s = &self.shared;
         let n = s.next_event.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let event = Arc::new(Event {
-            event_type,
-            timestamp: now_ms,
-            payload,
-            id: format!("evt-{n}"),
-        });
-        s.total_emitted.fetch_add(1, Ordering::Relaxed);
+        let event = Arc::new(Event::lazy(event_type, now_ms, n, body));
         if let Some(c) = s.by_type.get(event_type.index()) {
             c.fetch_add(1, Ordering::Relaxed);
         }
@@ -239,9 +216,11 @@ impl NotificationEmitter {
                 s.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        for (id, hook) in s.webhooks.read().iter() {
-            if hook.wants(event_type) && s.outbox.push((*id, Arc::clone(&event))).is_err() {
-                s.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+        if s.webhook_count.load(Ordering::Acquire) > 0 {
+            for (id, hook) in s.webhooks.read().iter() {
+                if hook.wants(event_type) && s.outbox.push((*id, Arc::clone(&event))).is_err() {
+                    s.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         event
@@ -276,6 +255,7 @@ impl NotificationEmitter {
         }
         let id = s.next_handle.fetch_add(1, Ordering::Relaxed);
         hooks.push((id, Arc::new(config)));
+        s.webhook_count.store(hooks.len(), Ordering::Release);
         Ok(id)
     }
 
@@ -284,6 +264,9 @@ impl NotificationEmitter {
         let mut hooks = self.shared.webhooks.write();
         let before = hooks.len();
         hooks.retain(|(h, _)| *h != id);
+        self.shared
+            .webhook_count
+            .store(hooks.len(), Ordering::Release);
         hooks.len() != before
     }
 
@@ -315,6 +298,45 @@ impl NotificationEmitter {
             .map(|(_, c)| Arc::clone(c))
     }
 
+    /// Erasure (GDPR): removes every pending event — in subscriber queues and the
+    /// webhook outbox — whose payload's `signature` equals `signature` or whose `source`
+    /// equals `source`. Returns how many queued copies were removed. Never blocks: each
+    /// queue is drained once and the other events are pushed back (an event that no
+    /// longer fits because `emit` refilled the queue meanwhile is dropped and counted).
+    pub fn purge_matching(&self, signature: Option<&str>, source: Option<&str>) -> usize {
+        let field_is = |e: &Event, name: &str, want: Option<&str>| {
+            want.is_some_and(|w| e.payload_str(name) == Some(w))
+        };
+        self.purge_where(|e| field_is(e, "signature", signature) || field_is(e, "source", source))
+    }
+
+    /// Removes every pending event `matches` accepts (see
+    /// [`purge_matching`](Self::purge_matching)); returns how many queued copies went.
+    pub fn purge_where(&self, matches: impl Fn(&Event) -> bool) -> usize {
+        let s = &self.shared;
+        let mut purged = 0;
+        for sub in s.subscribers.read().iter() {
+            for _ in 0..sub.queue.len() {
+                let Some(e) = sub.queue.pop() else { break };
+                if matches(&e) {
+                    purged += 1;
+                } else if sub.queue.push(e).is_err() {
+                    sub.dropped.fetch_add(1, Ordering::Relaxed);
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        for _ in 0..s.outbox.len() {
+            let Some((id, e)) = s.outbox.pop() else { break };
+            if matches(&e) {
+                purged += 1;
+            } else if s.outbox.push((id, e)).is_err() {
+                s.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        purged
+    }
+
     /// Counters.
     pub fn stats(&self) -> NotifyStats {
         let s = &self.shared;
@@ -323,7 +345,8 @@ impl NotificationEmitter {
             *slot = c.load(Ordering::Relaxed);
         }
         NotifyStats {
-            total_emitted: s.total_emitted.load(Ordering::Relaxed),
+            // One `next_event` step per emit: the sequence is the count.
+            total_emitted: s.next_event.load(Ordering::Relaxed),
             by_type,
             dropped: s.dropped.load(Ordering::Relaxed),
             webhook_dropped: s.webhook_dropped.load(Ordering::Relaxed),

@@ -27,6 +27,7 @@ use crate::evidence::{
 use crate::types::Severity;
 
 pub use store::QuarantineStore;
+pub use store::ERASURE_ID_PREFIX;
 
 /// Quarantine bounds (v1 `{maxCount, maxBytes}`; eviction is always by priority).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -356,6 +356,21 @@ impl SecurityState {
         s.blocked_now = blocked;
     }
 
+    /// Erasure: removes the history entries naming `source` (rate-limit entries) or
+    /// one of `signatures` (evidence and eviction entries); returns how many went.
+    pub fn forget_source(&self, source: Option<&str>, signatures: &[String]) -> usize {
+        let mut s = self.slow.lock();
+        let before = s.history.len();
+        s.history.retain(|e| match &e.data {
+            HistoryData::RateLimit { source: src, .. } => Some(src.as_str()) != source,
+            HistoryData::Evidence { signature, .. } | HistoryData::Eviction { signature, .. } => {
+                !signatures.iter().any(|x| x == signature)
+            }
+            _ => true,
+        });
+        before - s.history.len()
+    }
+
     /// The most recent `max` history entries, oldest first.
     pub fn history(&self, max: usize) -> Vec<HistoryEntry> {
         let s = self.slow.lock();

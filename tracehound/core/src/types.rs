@@ -45,6 +45,18 @@ impl Severity {
     }
 }
 
+/// The category part of an evidence signature `"{category}:{hash}"` (`None` when there is
+/// no `:`). Not a validity check: the cold store's layout checks signatures fully.
+pub fn category_of(signature: &str) -> Option<&str> {
+    signature.split_once(':').map(|(c, _)| c)
+}
+
+/// The hash part of an evidence signature `"{category}:{hash}"` (`None` when there is no
+/// `:`).
+pub fn hash_of(signature: &str) -> Option<&str> {
+    signature.split_once(':').map(|(_, h)| h)
+}
+
 /// v1's threat categories. The category is the prefix of a threat signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThreatCategory {

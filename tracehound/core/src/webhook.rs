@@ -154,9 +154,9 @@ pub fn event_body(event: &Event) -> String {
     out.extend_from_slice(b",\"timestamp\":");
     write_number_or_null(&mut out, event.timestamp as f64);
     out.extend_from_slice(b",\"payload\":");
-    write_js_json(&mut out, &event.payload);
+    write_js_json(&mut out, event.payload());
     out.extend_from_slice(b",\"id\":");
-    write_string(&mut out, event.id.as_bytes());
+    write_string(&mut out, event.id().as_bytes());
     out.push(b'}');
     into_string(out)
 }

@@ -60,7 +60,7 @@ fn emit_never_blocks_and_counts_drops() {
     // Draining frees room again; event ids are unique "evt-n".
     let drained = stalled.drain(usize::MAX);
     assert_eq!(drained.len(), 64);
-    let mut ids: Vec<&str> = drained.iter().map(|e| e.id.as_str()).collect();
+    let mut ids: Vec<&str> = drained.iter().map(|e| e.id()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 64);
@@ -82,7 +82,7 @@ fn subscriptions_filter_types_and_unsubscribe_on_drop() {
     let got = threats.drain(10);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].event_type, EventType::ThreatDetected);
-    assert_eq!(got[0].id, "evt-2");
+    assert_eq!(got[0].id(), "evt-2");
     assert_eq!(got[0].timestamp, 6);
     let _a = emitter.subscribe(&[]).unwrap();
     let _b = emitter.subscribe(&[]).unwrap();
@@ -158,12 +158,12 @@ fn webhook_retries_are_linear_and_stop_on_4xx() {
         RetryDecision::Delivered
     );
 
-    let req = WebhookConfig::new("http://x").build_request(&tracehound_core::notify::Event {
-        event_type: EventType::SystemPanic,
-        timestamp: 1,
-        payload: json!({}),
-        id: "evt-1".into(),
-    });
+    let req = WebhookConfig::new("http://x").build_request(&tracehound_core::notify::Event::new(
+        EventType::SystemPanic,
+        1,
+        json!({}),
+        "evt-1".into(),
+    ));
     let t = Scripted {
         outcomes: vec![AttemptOutcome::NetworkError, AttemptOutcome::Status(500)],
         calls: AtomicUsize::new(0),
@@ -457,12 +457,12 @@ fn webhook_custom_headers_override_in_place() {
         ("X-A".into(), "1".into()),
     ];
     cfg.secret = Some(zeroize::Zeroizing::new(b"k".to_vec()));
-    let event = tracehound_core::notify::Event {
-        event_type: EventType::EvidenceEvicted,
-        timestamp: 5,
-        payload: json!({"b": 1, "a": 2}),
-        id: "evt-9".into(),
-    };
+    let event = tracehound_core::notify::Event::new(
+        EventType::EvidenceEvicted,
+        5,
+        json!({"b": 1, "a": 2}),
+        "evt-9".into(),
+    );
     let req = cfg.build_request(&event);
     let names: Vec<&str> = req.headers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(

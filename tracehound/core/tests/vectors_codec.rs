@@ -20,7 +20,7 @@ use tracehound_core::ipc::{
     HoundMessage, HoundState, MAX_MESSAGE_SIZE,
 };
 use tracehound_core::notify::{
-    threat_detected_payload, EventType, NotificationEmitter, NotifyConfig,
+    threat_detected_payload, EventBody, EventType, NotificationEmitter, NotifyConfig, ThreatFacts,
 };
 use tracehound_core::types::{Severity, ThreatCategory};
 use tracehound_core::webhook::{sign, verify_signature, WebhookConfig};
@@ -340,7 +340,7 @@ fn webhook_vector() {
     let payload =
         threat_detected_payload("s1", ThreatCategory::Injection, Severity::High, "10.0.0.1");
     let event = emitter.emit(EventType::ThreatDetected, payload, 1_700_000_000_000);
-    assert_eq!(event.id, "evt-1");
+    assert_eq!(event.id(), "evt-1");
 
     let (_, built) = emitter.next_webhook_request().expect("one delivery queued");
     assert_eq!(built.url, req["url"].as_str().unwrap());
@@ -372,4 +372,30 @@ fn webhook_vector() {
         expected
     ));
     assert!(emitter.next_webhook_request().is_none());
+}
+
+/// The intercept path emits facts and renders the payload later: the rendered webhook
+/// must be byte-identical to v1's vector all the same.
+#[test]
+fn webhook_vector_from_a_lazily_rendered_event() {
+    let w = section("webhook");
+    let req = &w["request"];
+    let emitter = NotificationEmitter::new(NotifyConfig::default());
+    let mut config = WebhookConfig::new(req["url"].as_str().unwrap());
+    config.secret = Some(zeroize::Zeroizing::new(
+        w["secret"].as_str().unwrap().as_bytes().to_vec(),
+    ));
+    config.headers = vec![("X-Env".into(), "test".into())];
+    emitter.register_webhook(config).unwrap();
+    let body = EventBody::Threat(ThreatFacts::new(
+        "s1",
+        ThreatCategory::Injection,
+        Severity::High,
+        "10.0.0.1",
+    ));
+    let event = emitter.emit_body(EventType::ThreatDetected, body, 1_700_000_000_000);
+    let (_, built) = emitter.next_webhook_request().expect("one delivery queued");
+    assert_eq!(built.body, req["body"].as_str().unwrap());
+    assert_eq!(event.id(), "evt-1");
+    assert_eq!(event.payload_str("source"), Some("10.0.0.1"));
 }

@@ -1,8 +1,12 @@
 //! The daemon's TOML configuration: parsing, validation with file/line/field errors, and
 //! which parts a hot reload may change.
 
+mod cold;
+mod erasure;
 mod ledger;
+mod lifecycle;
 mod locate;
+pub mod notify;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,12 @@ use serde::Deserialize;
 use tracehound_core::quarantine::QuarantineConfig;
 use tracehound_core::rate_limit::{RateLimitConfig, RateLimiter};
 
+pub use cold::ColdSection;
+pub use erasure::{index_capacity as erasure_index_capacity, ErasureSection};
 pub use ledger::{FsyncMode, LedgerSection};
+pub use lifecycle::LifecycleSection;
 pub use locate::default_socket_path;
+pub use notify::NotifySection;
 
 /// A configuration that could not be read, parsed or validated. The message names the
 /// file, the line and the field.
@@ -190,6 +198,17 @@ pub struct DaemonConfig {
     /// `[ledger]` — the durable audit log; absent: audit records stay in memory only.
     /// Restart required.
     pub ledger: Option<LedgerSection>,
+    /// `[cold]` — cold storage for evidence leaving the quarantine; absent: evicted
+    /// evidence is dropped (v1). Restart required.
+    pub cold: Option<ColdSection>,
+    /// `[lifecycle]` — TTLs, retention and byte budgets for evidence in memory and in
+    /// cold storage, applied periodically. Reloadable.
+    pub lifecycle: Option<LifecycleSection>,
+    /// `[erasure]` — the key vault behind erasure (GDPR) of cold objects; absent:
+    /// erasure still works in memory and on plaintext cold objects. Restart required.
+    pub erasure: Option<ErasureSection>,
+    /// `[notify]` — notification sinks and threat coalescing. Restart required.
+    pub notify: NotifySection,
 }
 
 impl DaemonConfig {
@@ -254,6 +273,17 @@ impl DaemonConfig {
         if let Some(ledger) = &self.ledger {
             ledger.validate()?;
         }
+        if let Some(cold) = &self.cold {
+            cold.validate()?;
+            cold.validate_queue_bytes(self.limits.max_payload_size)?;
+        }
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.validate()?;
+        }
+        if let Some(erasure) = &self.erasure {
+            erasure.validate(self.quarantine.max_count)?;
+        }
+        self.notify.validate()?;
         Ok(())
     }
 
@@ -287,6 +317,15 @@ impl DaemonConfig {
         if self.ledger != running.ledger {
             out.push("ledger");
         }
+        if self.cold != running.cold {
+            out.push("cold");
+        }
+        if self.erasure != running.erasure {
+            out.push("erasure");
+        }
+        if self.notify != running.notify {
+            out.push("notify");
+        }
         out
     }
 
@@ -303,6 +342,10 @@ impl DaemonConfig {
             },
             reload: running.reload,
             ledger: running.ledger.clone(),
+            cold: running.cold.clone(),
+            lifecycle: self.lifecycle.clone(),
+            erasure: running.erasure.clone(),
+            notify: running.notify.clone(),
         }
     }
 }

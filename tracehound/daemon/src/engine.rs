@@ -42,6 +42,14 @@ pub struct Engine {
     started: Instant,
     /// The durable audit log, when `[ledger]` is configured.
     audit_log: Option<AuditLog>,
+    /// Cold storage, when `[cold]` is configured.
+    cold: Option<crate::cold_wiring::ColdWiring>,
+    /// Erasure (GDPR): index, key vault (`[erasure]`), participants.
+    erasure: Arc<crate::erasure::Erasure>,
+    /// Notification sinks (`[notify]`), when any is configured.
+    notifications: Option<crate::notifications::Notifications>,
+    /// Lifecycle runs (counters and the lock that serialises them).
+    lifecycle: crate::lifecycle_task::LifecycleState,
 }
 
 /// What a reload did.
@@ -64,17 +72,29 @@ impl Engine {
             quarantine_max_bytes: config.quarantine.max_bytes as u64,
             ..SecurityStateConfig::default()
         }));
+        let notifications =
+            crate::notifications::Notifications::start(&config.notify).map_err(ApplyError)?;
         let hooks = RuntimeHooks {
             state: Some(Arc::clone(&state)),
+            notifications: notifications.as_ref().map(|n| Arc::clone(n.emitter())),
             quarantine_max_bytes: config.quarantine.max_bytes as u64,
             ..RuntimeHooks::default()
         };
-        let insight = Arc::new(Insight::new(
-            config.stats.tracked_sources,
-            config.stats.recent_threats,
-            hooks,
-            Arc::clone(&quarantine),
-        ));
+        let erasure = Arc::new(crate::erasure::Erasure::open(&config).map_err(ApplyError)?);
+        if let Some(n) = &notifications {
+            erasure.register(n.participant());
+            // Events not yet taken by the notifier sit in the emitter's queues.
+            erasure.register(Arc::clone(n.emitter()) as _);
+        }
+        let insight = Arc::new(
+            Insight::new(
+                config.stats.tracked_sources,
+                config.stats.recent_threats,
+                hooks,
+                Arc::clone(&quarantine),
+            )
+            .with_erasure_index(Arc::clone(erasure.index())),
+        );
         let limiter =
             RateLimiter::new(config.rate_limit.to_core()).map_err(|e| ApplyError(e.to_string()))?;
         let agent = Agent::from_parts(
@@ -91,6 +111,35 @@ impl Engine {
             }
             None => None,
         };
+        // Cold storage writes from tasks on the daemon's runtime (Engine::new runs inside it).
+        let cold = match &config.cold {
+            Some(section) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    ApplyError("[cold] needs to start inside the daemon's tokio runtime".into())
+                })?;
+                Some(
+                    crate::cold_wiring::ColdWiring::start(&section.0, &quarantine, &runtime)
+                        .map_err(|e| ApplyError(format!("cold storage: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        // With a key vault, cold objects are sealed encrypted (set before any intercept).
+        if let (Some(cold), Some(sealer)) = (&cold, erasure.sealer()) {
+            if !cold.store().set_sealer(sealer) {
+                return Err(ApplyError(
+                    "cold storage: the key vault sealer could not be installed".into(),
+                ));
+            }
+        }
+        // Tombstoned (being erased) evidence is never written to cold storage.
+        if let Some(cold) = &cold {
+            if !cold.store().set_write_filter(erasure.write_filter()) {
+                return Err(ApplyError(
+                    "cold storage: the erasure write filter could not be installed".into(),
+                ));
+            }
+        }
         Ok(Engine {
             agent: ArcSwap::from_pointee(agent),
             config: ArcSwap::from_pointee(config),
@@ -104,7 +153,31 @@ impl Engine {
             request_errors: AtomicU64::new(0),
             started: Instant::now(),
             audit_log,
+            cold,
+            erasure,
+            notifications,
+            lifecycle: crate::lifecycle_task::LifecycleState::default(),
         })
+    }
+
+    /// The lifecycle policy's run state and counters.
+    pub fn lifecycle_state(&self) -> &crate::lifecycle_task::LifecycleState {
+        &self.lifecycle
+    }
+
+    /// The notification pipeline (`[notify]` with at least one sink).
+    pub fn notifications(&self) -> Option<&crate::notifications::Notifications> {
+        self.notifications.as_ref()
+    }
+
+    /// Erasure (GDPR) state: index, key vault, participants.
+    pub fn erasure(&self) -> &Arc<crate::erasure::Erasure> {
+        &self.erasure
+    }
+
+    /// Cold storage, if configured (`[cold]`).
+    pub fn cold(&self) -> Option<&crate::cold_wiring::ColdWiring> {
+        self.cold.as_ref()
     }
 
     /// The durable audit log, if configured.

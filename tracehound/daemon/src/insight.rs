@@ -73,6 +73,14 @@ impl TopSources {
         );
     }
 
+    /// Erasure: forgets `source`; whether it was tracked.
+    pub fn forget(&self, source: &str) -> bool {
+        let i = (self.hasher.hash_one(source) as usize) % SHARDS;
+        self.shards
+            .get(i)
+            .is_some_and(|shard| shard.lock().remove(source).is_some())
+    }
+
     /// The `n` busiest sources, busiest first (ties by name).
     pub fn top(&self, n: usize) -> Vec<(String, SourceCounts)> {
         let mut all: Vec<(String, SourceCounts)> = Vec::new();
@@ -140,6 +148,14 @@ impl RecentThreats {
         ring.push_front(threat);
     }
 
+    /// Erasure: forgets these signatures; how many were remembered.
+    pub fn forget(&self, signatures: &[String]) -> usize {
+        let mut ring = self.ring.lock();
+        let before = ring.len();
+        ring.retain(|t| !signatures.contains(&t.signature));
+        before - ring.len()
+    }
+
     /// The `n` most recent, newest first.
     pub fn recent(&self, n: usize) -> Vec<RecentThreat> {
         self.ring.lock().iter().take(n).cloned().collect()
@@ -154,6 +170,8 @@ pub struct Insight {
     pub recent_threats: RecentThreats,
     hooks: RuntimeHooks,
     quarantine: Arc<Quarantine>,
+    /// Links sources and scent ids to signatures for erasure requests.
+    erasure_index: Option<Arc<crate::erasure::index::ErasureIndex>>,
 }
 
 impl Insight {
@@ -170,7 +188,14 @@ impl Insight {
             recent_threats: RecentThreats::new(recent_threats),
             hooks,
             quarantine,
+            erasure_index: None,
         }
+    }
+
+    /// Also records which source and scent produced each threat's evidence in `index`.
+    pub fn with_erasure_index(mut self, index: Arc<crate::erasure::index::ErasureIndex>) -> Self {
+        self.erasure_index = Some(index);
+        self
     }
 }
 
@@ -200,6 +225,10 @@ impl InterceptObserver for Insight {
             }
             _ => return,
         };
+        if let Some(index) = &self.erasure_index {
+            let fresh = matches!(ev.result, InterceptResult::Quarantined { .. });
+            index.record(&signature, &scent.source, &scent.id, fresh);
+        }
         self.recent_threats.record(RecentThreat {
             signature,
             category: threat.category.as_str(),

@@ -13,16 +13,23 @@
 //! * [`percore`] — serving the Unix socket from one single-threaded runtime per core.
 
 pub mod audit_log;
+mod cold_rpc;
+pub mod cold_tally;
+pub mod cold_wiring;
 pub mod config;
 mod convert;
 pub mod engine;
+pub mod erasure;
 pub mod insight;
+pub mod lifecycle_task;
 pub mod load;
+pub mod notifications;
 pub mod percore;
 mod reload;
 pub mod report;
 mod server;
 mod service;
+pub mod snapshot_export;
 mod socket;
 
 use std::net::SocketAddr;

@@ -74,6 +74,8 @@ pub fn stats(engine: &Engine, top: u32) -> pb::StatsReply {
         .quarantine
         .with_audit(|a| (a.len() as u64, a.last_hash().to_hex()));
     let request_errors = engine.request_errors.load(Ordering::Relaxed);
+    // Read once: three reads could disagree with each other.
+    let notify = engine.notifications().map(|n| n.stats());
     let count_by_severity = Severity::ALL
         .iter()
         .map(|&sev| (sev.as_str().to_owned(), q.by_severity.get(sev) as u64))
@@ -124,9 +126,20 @@ pub fn stats(engine: &Engine, top: u32) -> pb::StatsReply {
                 captured_ms: t.seen_ms,
             })
             .collect(),
-        // The daemon registers no notification subscribers, so nothing can be dropped.
-        notifications_dropped: 0,
+        // Events the notifier lost before coalescing (0 without [notify] sinks).
+        notifications_dropped: notify.as_ref().map_or(0, |(_, c)| c.input_dropped),
+        notify_sinks: notify.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+        notify_coalesce: notify.map(|(_, c)| c),
         ledger: engine.audit_log().map(|l| l.stats()),
+        erasure: Some(engine.erasure().stats()),
+        cold: engine.cold().map(crate::cold_rpc::cold_stats),
+        cost_by_category: crate::cold_rpc::cost_by_category(engine)
+            .into_iter()
+            .collect(),
+        lifecycle: config
+            .lifecycle
+            .as_ref()
+            .map(|_| engine.lifecycle_state().stats()),
         uptime_ms: engine.uptime_ms(),
         config_generation: engine.generation(),
         reload_failures: engine.reload_failures(),

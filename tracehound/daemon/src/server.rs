@@ -140,6 +140,10 @@ impl Daemon {
             )));
         }
         let mut helpers = vec![reload::on_sighup(Arc::clone(&engine), rx.clone())?];
+        helpers.push(crate::lifecycle_task::spawn(
+            Arc::clone(&engine),
+            rx.clone(),
+        ));
         if let (true, Some(path)) = (reload_settings.watch, &config_path) {
             helpers.push(reload::watch_file(
                 Arc::clone(&engine),
@@ -196,6 +200,30 @@ impl RunningDaemon {
         for helper in self.helpers.drain(..) {
             helper.abort();
         }
+        // Every request has been answered: let the notification sinks deliver what they
+        // hold (closing open coalescing windows), for at most `notify.shutdown_grace_ms`.
+        if self.engine.notifications().is_some() {
+            let engine = Arc::clone(&self.engine);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(n) = engine.notifications() {
+                    n.shutdown();
+                }
+            })
+            .await;
+        }
+        // Let a lifecycle run in progress finish its current action (bounded).
+        crate::lifecycle_task::drain(&self.engine).await;
+        // Write what is queued for cold storage (its audit records are already chained).
+        if let Some(cold) = self.engine.cold() {
+            if let Some(stats) = cold.shutdown().await {
+                tracing::info!(
+                    written = stats.objects_written,
+                    failures = stats.failures,
+                    dropped = stats.dropped(),
+                    "cold storage writer stopped"
+                );
+            }
+        }
         // Every request has been answered: write what is left of the audit chain, sync
         // and sign a last checkpoint.
         let engine = Arc::clone(&self.engine);
@@ -216,6 +244,9 @@ impl Drop for RunningDaemon {
         let _ = self.stop.send(true);
         for helper in &self.helpers {
             helper.abort();
+        }
+        if let Some(n) = self.engine.notifications() {
+            n.notifier().request_stop();
         }
         if let Some(log) = self.engine.audit_log() {
             log.request_stop();

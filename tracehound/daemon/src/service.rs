@@ -163,6 +163,61 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         Ok(Response::new(reply))
     }
 
+    async fn cold_retrieve(
+        &self,
+        request: Request<pb::ColdRetrieveRequest>,
+    ) -> Result<Response<pb::ColdRetrieveReply>, Status> {
+        let signature = request.into_inner().signature;
+        Ok(Response::new(
+            crate::cold_rpc::retrieve(&self.engine, &signature).await?,
+        ))
+    }
+
+    async fn evacuate(
+        &self,
+        request: Request<pb::EvacuateRequest>,
+    ) -> Result<Response<pb::EvacuateReply>, Status> {
+        Ok(Response::new(
+            crate::cold_rpc::evacuate(&self.engine, request.into_inner()).await?,
+        ))
+    }
+
+    async fn run_lifecycle(
+        &self,
+        _request: Request<pb::RunLifecycleRequest>,
+    ) -> Result<Response<pb::RunLifecycleReply>, Status> {
+        match crate::lifecycle_task::run_once(&self.engine, true).await {
+            Ok(Some(r)) => Ok(Response::new(pb::RunLifecycleReply {
+                evacuated: r.evacuated,
+                neutralized: r.neutralized,
+                deleted_from_cold: r.deleted_from_cold,
+                deleted_bytes: r.deleted_bytes,
+                deferred: r.deferred,
+                failures: r.failures,
+                error: r.error,
+                memory_bytes_before: r.totals.memory_before,
+                memory_bytes_after: r.totals.memory_after,
+                cold_bytes_before: r.totals.cold_before,
+                cold_bytes_after: r.totals.cold_after,
+                orphan_keys_destroyed: r.orphan_keys_destroyed,
+            })),
+            Ok(None) => Err(Status::failed_precondition(
+                "tracehoundd runs without a lifecycle policy (add a [lifecycle] section)",
+            )),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn erase(
+        &self,
+        request: Request<pb::EraseRequest>,
+    ) -> Result<Response<pb::EraseReply>, Status> {
+        let selector = crate::erasure::Selector::from_request(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let report = crate::erasure::run::erase(&self.engine, selector).await;
+        Ok(Response::new(report.into_reply()))
+    }
+
     async fn audit_checkpoint(
         &self,
         _request: Request<pb::AuditCheckpointRequest>,
@@ -171,6 +226,40 @@ impl pb::tracehound_server::Tracehound for TracehoundService {
         let reply = log
             .checkpoint()
             .ok_or_else(|| Status::unavailable("no checkpoint has been signed yet"))?;
+        Ok(Response::new(reply))
+    }
+
+    async fn export_snapshot(
+        &self,
+        _request: Request<pb::ExportSnapshotRequest>,
+    ) -> Result<Response<pb::ExportSnapshotReply>, Status> {
+        let engine = Arc::clone(&self.engine);
+        // Locks the quarantine and reads the ledger's tree: off the runtime's workers.
+        let reply =
+            tokio::task::spawn_blocking(move || crate::snapshot_export::export_snapshot(&engine))
+                .await
+                .map_err(|e| Status::internal(format!("export task failed: {e}")))?
+                .map_err(crate::snapshot_export::ExportError::into_status)?;
+        Ok(Response::new(reply))
+    }
+
+    async fn incident_record(
+        &self,
+        request: Request<pb::IncidentRecordRequest>,
+    ) -> Result<Response<pb::IncidentRecordReply>, Status> {
+        use crate::audit_log::IncidentRecordError as E;
+        let log = self.engine.audit_log().ok_or_else(no_ledger)?;
+        let signature = request.into_inner().signature;
+        let now = self.engine.agent().clock().now_ms() as f64;
+        let reply = log
+            .record_incident(&signature, now)
+            .await
+            .map_err(|e| match e {
+                E::NotFound(_) => Status::not_found(e.to_string()),
+                E::Evidence(_) => Status::failed_precondition(e.to_string()),
+                E::Unavailable(_) | E::Ledger(_) => Status::unavailable(e.to_string()),
+                E::Internal(_) => Status::internal(e.to_string()),
+            })?;
         Ok(Response::new(reply))
     }
 }

@@ -35,6 +35,7 @@ pub mod bundle;
 pub mod checkpoint;
 mod error;
 pub mod frame;
+pub mod incident;
 mod ledger;
 pub mod merkle;
 pub mod record;
@@ -46,5 +47,6 @@ pub use bundle::{
 };
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, CheckpointVerifier};
 pub use error::LedgerError;
+pub use incident::{verify_incident_record, IncidentError, IncidentRecord, VerifiedIncident};
 pub use ledger::{FsyncPolicy, Ledger, LedgerConfig, OpenReport, Receipt, TornTail, VerifyReport};
 pub use record::NewRecord;

@@ -118,6 +118,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<AuditRecord, EntryError> {
     let kind = match wire.kind.as_str() {
         "neutralization" => RecordKind::Neutralization,
         "evacuation" => RecordKind::Evacuation,
+        "incident" => RecordKind::Incident,
         _ => return Err(EntryError::Kind),
     };
     Ok(AuditRecord {

@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-
 use super::InterceptResult;
 use crate::evidence::EvidenceHandle;
 use crate::fail_safe::FailSafe;
-use crate::notify::{threat_detected_payload, EventType, NotificationEmitter};
+use crate::notify::{EventBody, EventType, NotificationEmitter, ThreatFacts};
 use crate::rate_limit::RateLimitDecision;
 use crate::state::SecurityState;
 use crate::types::Scent;
@@ -89,9 +87,10 @@ impl std::fmt::Debug for RuntimeHooks {
 }
 
 impl RuntimeHooks {
-    fn emit(&self, kind: EventType, payload: impl FnOnce() -> Value, now: u64) {
+    /// Emits only the event's facts; its JSON is built by whoever reads it.
+    fn emit(&self, kind: EventType, body: impl FnOnce() -> EventBody, now: u64) {
         if let Some(n) = &self.notifications {
-            n.emit(kind, payload(), now);
+            n.emit_body(kind, body(), now);
         }
     }
 
@@ -105,7 +104,14 @@ impl RuntimeHooks {
         }
         self.emit(
             EventType::ThreatDetected,
-            || threat_detected_payload(&scent.id, t.category, t.severity, &scent.source),
+            || {
+                EventBody::Threat(ThreatFacts::new(
+                    &scent.id,
+                    t.category,
+                    t.severity,
+                    &scent.source,
+                ))
+            },
             now,
         );
     }
@@ -130,7 +136,11 @@ impl InterceptObserver for RuntimeHooks {
                 }
                 self.emit(
                     EventType::RateLimitExceeded,
-                    || json!({"source": ev.scent.source, "retryAfter": retry_after_ms, "blocked": blocked}),
+                    || EventBody::RateLimited {
+                        source: ev.scent.source.as_str().into(),
+                        retry_after_ms: *retry_after_ms,
+                        blocked,
+                    },
                     now,
                 );
             }
@@ -149,10 +159,7 @@ impl InterceptObserver for RuntimeHooks {
                 }
                 self.emit(
                     EventType::EvidenceQuarantined,
-                    || {
-                        json!({"signature": handle.signature(), "size": handle.size(),
-                               "severity": handle.severity().as_str()})
-                    },
+                    || EventBody::Quarantined(handle.clone()),
                     now,
                 );
             }
@@ -172,7 +179,7 @@ impl InterceptObserver for RuntimeHooks {
             }
             self.emit(
                 EventType::EvidenceEvicted,
-                || json!({"signature": gone.signature(), "severity": gone.severity().as_str()}),
+                || EventBody::Evicted(gone.clone()),
                 now,
             );
         }

@@ -222,9 +222,68 @@ fn runtime_hooks_feed_state_and_notifications() {
     assert_eq!(snap.counters.evidence, 1);
     assert_eq!(snap.quarantine_count, 1);
     let ev = sub.try_recv().expect("threat.detected emitted");
-    assert_eq!(ev.payload["scentId"], "t");
-    assert_eq!(ev.payload["category"], "ddos");
+    assert_eq!(ev.payload()["scentId"], "t");
+    assert_eq!(ev.payload()["category"], "ddos");
     assert!(sub.try_recv().is_none());
+}
+
+/// Events are emitted as facts and rendered when read: every type must still render
+/// v1's payload, keys in v1's order.
+#[test]
+fn lazily_rendered_events_have_v1_payloads() {
+    let notes = Arc::new(NotificationEmitter::new(NotifyConfig::default()));
+    let sub = notes.subscribe(&[]).unwrap();
+    let hooks = RuntimeHooks {
+        notifications: Some(notes.clone()),
+        ..Default::default()
+    };
+    let a = agent(1).with_observer(Arc::new(hooks));
+    let first = (ThreatCategory::Ddos, Severity::Low);
+    let second = (ThreatCategory::Injection, Severity::High);
+    let sig_of = |r: InterceptResult| match r {
+        InterceptResult::Quarantined { handle } => handle.signature().to_owned(),
+        other => panic!("not quarantined: {other:?}"),
+    };
+    let s1 = sig_of(a.intercept(&scent("t1", "10.0.0.1", json!(1), Some(first))));
+    let s2 = sig_of(a.intercept(&scent("t2", "10.0.0.2", json!(2), Some(second))));
+    let mut got = Vec::new();
+    while let Some(e) = sub.try_recv() {
+        got.push((
+            e.event_type.as_str(),
+            serde_json::to_string(e.payload()).unwrap(),
+        ));
+    }
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(
+        got[0],
+        (
+            "threat.detected",
+            r#"{"scentId":"t1","category":"ddos","severity":"low","source":"10.0.0.1"}"#.to_owned()
+        )
+    );
+    assert_eq!(got[1].0, "evidence.quarantined");
+    assert!(
+        got[1]
+            .1
+            .starts_with(&format!(r#"{{"signature":"{s1}","size":"#)),
+        "{got:?}"
+    );
+    assert!(got[1].1.ends_with(r#","severity":"low"}"#), "{got:?}");
+    assert_eq!(got[2].0, "threat.detected");
+    assert_eq!(got[3].0, "evidence.quarantined");
+    assert!(
+        got[3]
+            .1
+            .starts_with(&format!(r#"{{"signature":"{s2}","size":"#)),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[4],
+        (
+            "evidence.evicted",
+            format!(r#"{{"signature":"{s1}","severity":"low"}}"#)
+        )
+    );
 }
 
 #[test]

@@ -122,7 +122,8 @@ fn parse_record(item: &serde_json::Value) -> Result<AuditRecord, &'static str> {
     let kind = match text("type", "missing or non-string \"type\"")? {
         "neutralization" => RecordKind::Neutralization,
         "evacuation" => RecordKind::Evacuation,
-        _ => return Err("\"type\" must be \"neutralization\" or \"evacuation\""),
+        "incident" => RecordKind::Incident,
+        _ => return Err("\"type\" must be \"neutralization\", \"evacuation\" or \"incident\""),
     };
     let signature = text("signature", "missing or non-string \"signature\"")?;
     let timestamp = match obj.get("timestamp") {

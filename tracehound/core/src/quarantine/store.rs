@@ -15,6 +15,11 @@ use crate::evidence::{
     PurgedScent,
 };
 
+/// Id prefix of the audit records [`QuarantineStore::append_erasure`] appends: erasures
+/// are v1-shaped records (kind `neutralization`, so v1 tools still import and verify the
+/// chain) told apart by their id, `erasure-{secure id}`.
+pub const ERASURE_ID_PREFIX: &str = "erasure-";
+
 /// Pending events kept for [`QuarantineStore::drain_events`]; older ones are dropped (and
 /// counted) if nobody drains, so an unobserved store stays bounded.
 const MAX_PENDING_EVENTS: usize = 256;
@@ -348,6 +353,38 @@ impl QuarantineStore {
     /// The audit chain, for appending records that do not come from the quarantine.
     pub fn audit_mut(&mut self) -> &mut AuditChain {
         &mut self.audit
+    }
+
+    /// Erasure (GDPR): removes the evidence, if held, and overwrites its bytes with zeros
+    /// before freeing them. No audit record: the caller appends one with
+    /// [`append_erasure`](Self::append_erasure) once every copy is gone. Returns whether it
+    /// was held.
+    pub fn erase_evidence(&mut self, signature: &str) -> bool {
+        use zeroize::Zeroize;
+        match self.remove(signature) {
+            Some(evidence) => {
+                evidence.into_bytes().zeroize();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends the audit record of an erasure of `signature` (id `erasure-{secure id}`,
+    /// kind neutralization; the chain hash covers id, signature, timestamp and previous
+    /// hash as for every v1 record, never a source or payload). Returns the record's
+    /// index in the chain and its hash.
+    pub fn append_erasure(
+        &mut self,
+        signature: &str,
+        now_ms: f64,
+    ) -> (usize, crate::audit::ChainHash) {
+        let id = format!("{ERASURE_ID_PREFIX}{}", crate::id::generate_secure_id());
+        let index = self.audit.len();
+        let hash = self
+            .audit
+            .append(RecordKind::Neutralization, &id, signature, now_ms);
+        (index, hash)
     }
 
     fn remove(&mut self, signature: &str) -> Option<Evidence> {

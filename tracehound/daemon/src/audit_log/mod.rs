@@ -21,6 +21,7 @@
 //! chain equals the core's record for record; after a restart the core's in-memory chain
 //! starts again at genesis (v1's semantics) while the ledger continues its chain and tree.
 
+mod incident;
 mod key;
 mod rpc;
 mod writer;
@@ -40,6 +41,7 @@ use tracehound_rpc::pb;
 
 use crate::config::{FsyncMode, LedgerSection};
 
+pub use incident::{IncidentRecordError, SettleError};
 pub use rpc::ProveError;
 
 /// The error code of an intercept whose audit record could not be made durable.

@@ -128,7 +128,7 @@ fn drain(shared: &Shared, cursor: &mut u64, buf: &mut Vec<Owned>) -> Result<(), 
 }
 
 /// Publishes counters and, for `every` waiters, the durable mark.
-fn publish(shared: &Shared, ledger: &Ledger, cursor: u64) {
+pub(super) fn publish(shared: &Shared, ledger: &Ledger, cursor: u64) {
     let acked = ledger.acknowledged();
     let before = shared.acknowledged.swap(acked, Ordering::Relaxed);
     if acked > before {

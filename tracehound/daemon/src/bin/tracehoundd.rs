@@ -8,6 +8,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tracehound_daemon::{Daemon, DaemonConfig};
 
+/// mimalloc rather than glibc's malloc: the notifier, ledger and evacuation threads free
+/// what intercepting threads allocated, and glibc serialises those frees on the
+/// allocating thread's arena lock (`tracehound/notify/benches/hanging_sinks.rs` measures
+/// both allocators; see docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tracehound as a daemon: gRPC over a Unix socket (0600) and optionally loopback TCP.
 #[derive(Debug, Parser)]
 #[command(name = "tracehoundd", version)]
