@@ -78,6 +78,7 @@ pub struct NotifyCoalesceView {
     pub overflow: u64,
     pub open: u64,
     pub input_dropped: u64,
+    pub shed: u64,
 }
 
 /// The durable audit ledger's counters.
@@ -172,6 +173,7 @@ impl From<pb::StatsReply> for StatsView {
                 overflow: c.overflow,
                 open: c.open,
                 input_dropped: c.input_dropped,
+                shed: c.shed,
             }),
             total_intercepts: r.total_intercepts,
             clean: r.clean,

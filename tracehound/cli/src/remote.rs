@@ -182,6 +182,14 @@ fn write_notify(out: &mut impl Write, s: &StatsView) -> std::io::Result<()> {
             c.open,
             c.overflow
         )?;
+        if c.input_dropped > 0 {
+            writeln!(
+                out,
+                "  notifier intake   {} events dropped ({} shed at the source: every sink \
+                 that wanted them was full)",
+                c.input_dropped, c.shed
+            )?;
+        }
     }
     for k in &s.notify_sinks {
         let acked = if k.kind == "splunk_hec" {
@@ -395,6 +403,8 @@ mod tests {
                 events_in: 1000,
                 records_out: 2,
                 merged: 998,
+                input_dropped: 70,
+                shed: 64,
                 ..Default::default()
             }),
             ..Default::default()
@@ -406,6 +416,7 @@ mod tests {
             "sink siem (splunk_hec): 9 sent, 8 acked",
             "3 dropped",
             "by signature: 1000 events -> 2 records (998 merged",
+            "70 events dropped (64 shed at the source",
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }

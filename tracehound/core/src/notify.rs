@@ -5,12 +5,19 @@
 //! blocks and never runs foreign code. A full queue drops the event and counts the drop,
 //! per subscriber and in total. Webhook deliveries go to a bounded outbox that the
 //! caller drains (the core does no I/O); requests are built, and signed, at drain time.
+//!
+//! A subscriber that cannot use more events of some types for now (the notifier, when
+//! every sink that wants them is full) says so with [`Subscription::refuse`]; the hot
+//! path ([`NotificationEmitter::emit_with`]) then sheds those events before building
+//! them — one counter instead of an allocation, a queue push and the consumer's work —
+//! and counts them per subscriber as shed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 
+use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 mod event;
@@ -77,6 +84,11 @@ impl EventType {
     }
 }
 
+/// The bit set of `types` (empty = none).
+fn mask_of(types: &[EventType]) -> u8 {
+    types.iter().fold(0, |acc, t| acc | t.bit())
+}
+
 /// Emitter limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotifyConfig {
@@ -117,20 +129,44 @@ struct SubscriberQueue {
     /// Bit set of wanted event types; 0 = all.
     types: u8,
     queue: ArrayQueue<Arc<Event>>,
+    /// Events lost because the queue was full.
     dropped: AtomicU64,
+    /// Bit set of types the subscriber refuses for now ([`Subscription::refuse`]).
+    refused: AtomicU8,
+    /// Events of refused types, counted instead of queued. The emitter's total is
+    /// summed from these when asked, so shedding costs the hot path one counter.
+    shed: AtomicU64,
+}
+
+impl SubscriberQueue {
+    fn wants(&self, t: EventType) -> bool {
+        self.types == 0 || self.types & t.bit() != 0
+    }
+
+    fn refuses(&self, t: EventType) -> bool {
+        self.refused.load(Ordering::Relaxed) & t.bit() != 0
+    }
 }
 
 struct Shared {
     config: NotifyConfig,
+    /// The last event number handed out (`evt-{n}`); drawn when an event is built.
     next_event: AtomicU64,
     next_handle: AtomicU64,
     /// Registered webhooks, read without the lock on the emit path (most emitters have
     /// none, and a read lock is two shared-counter writes per event).
     webhook_count: std::sync::atomic::AtomicUsize,
+    /// Live subscriptions, read without the lock on the emit path (likewise).
+    subscriber_count: std::sync::atomic::AtomicUsize,
     by_type: [AtomicU64; 7],
     dropped: AtomicU64,
+    /// Events shed by subscriptions that have since been dropped.
+    retired_shed: AtomicU64,
     webhook_dropped: AtomicU64,
-    subscribers: RwLock<Vec<Arc<SubscriberQueue>>>,
+    /// Read on every emit without a lock (a read lock is two writes to a shared
+    /// counter); replaced whole under `subscribing` by (un)subscribing.
+    subscribers: ArcSwap<Vec<Arc<SubscriberQueue>>>,
+    subscribing: Mutex<()>,
     webhooks: RwLock<Vec<(u64, Arc<WebhookConfig>)>>,
     outbox: ArrayQueue<(u64, Arc<Event>)>,
 }
@@ -162,8 +198,11 @@ pub struct NotifyStats {
     pub total_emitted: u64,
     /// Events emitted per type, indexed like [`EventType::ALL`].
     pub by_type: [u64; 7],
-    /// Events dropped because a subscriber queue was full (sum over subscribers).
+    /// Events dropped because a subscriber queue was full or the subscriber refused
+    /// their type (sum over subscribers; `shed` included).
     pub dropped: u64,
+    /// Of `dropped`, those shed because the subscriber refused their type.
+    pub shed: u64,
     /// Webhook deliveries dropped because the outbox was full.
     pub webhook_dropped: u64,
     /// Live subscriptions.
@@ -183,10 +222,13 @@ impl NotificationEmitter {
                 next_event: AtomicU64::new(0),
                 next_handle: AtomicU64::new(0),
                 webhook_count: std::sync::atomic::AtomicUsize::new(0),
+                subscriber_count: std::sync::atomic::AtomicUsize::new(0),
                 by_type: Default::default(),
                 dropped: AtomicU64::new(0),
+                retired_shed: AtomicU64::new(0),
                 webhook_dropped: AtomicU64::new(0),
-                subscribers: RwLock::new(Vec::new()),
+                subscribers: ArcSwap::from_pointee(Vec::new()),
+                subscribing: Mutex::new(()),
                 webhooks: RwLock::new(Vec::new()),
                 outbox: ArrayQueue::new(config.webhook_outbox_capacity.max(1)),
             }),
@@ -198,27 +240,82 @@ impl NotificationEmitter {
         self.emit_body(event_type, EventBody::Json(payload), now_ms)
     }
 
-    /// Emits an event whose payload is rendered from `body` only when someone reads it
-    /// (the intercept path's form: no JSON is built on the intercepting thread).
+    /// Emits an event whose payload is rendered from `body` only when someone reads it.
+    /// Never blocks; returns the event (built even when nobody takes it).
     pub fn emit_body(&self, event_type: EventType, body: EventBody, now_ms: u64) -> Arc<Event> {
+        let mut slot = Some(move || body);
+        self.dispatch(event_type, &mut slot, now_ms)
+            .unwrap_or_else(|| {
+                // Nobody took it, so `dispatch` left the body in the slot.
+                let body = slot.map_or(EventBody::Json(Value::Null), |make| make());
+                Arc::new(Event::lazy(event_type, now_ms, self.next_seq(), body))
+            })
+    }
+
+    /// The intercept path's form of [`emit_body`](Self::emit_body): `body` is called,
+    /// and the event allocated, only if a subscriber or webhook takes the event. Returns
+    /// whether one did. Counted like any emit either way.
+    pub fn emit_with(
+        &self,
+        event_type: EventType,
+        body: impl FnOnce() -> EventBody,
+        now_ms: u64,
+    ) -> bool {
+        self.dispatch(event_type, &mut Some(body), now_ms).is_some()
+    }
+
+    fn next_seq(&self) -> u64 {
+        let n = self.shared.next_event.fetch_add(1, Ordering::Relaxed);
+        n.wrapping_add(1)
+    }
+
+    /// Counts the event, then offers it to every subscriber and webhook that wants it.
+    /// The event is built, from the closure taken out of `body`, for the first taker;
+    /// when nobody takes it the closure stays in the slot. Returns the event if it was
+    /// built. Its number (`evt-{n}`) is drawn when it is built, so shed events leave no
+    /// gaps and cost no shared counter beyond the per-type count.
+    fn dispatch<F: FnOnce() -> EventBody>(
+        &self,
+        event_type: EventType,
+        body: &mut Option<F>,
+        now_ms: u64,
+    ) -> Option<Arc<Event>> {
         let s = &self.shared;
-        let n = s.next_event.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let event = Arc::new(Event::lazy(event_type, now_ms, n, body));
         if let Some(c) = s.by_type.get(event_type.index()) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        for sub in s.subscribers.read().iter() {
-            if sub.types != 0 && sub.types & event_type.bit() == 0 {
-                continue;
+        let mut event: Option<Arc<Event>> = None;
+        let mut take = |body: &mut Option<F>| -> Option<Arc<Event>> {
+            if event.is_none() {
+                event = body
+                    .take()
+                    .map(|make| Arc::new(Event::lazy(event_type, now_ms, self.next_seq(), make())));
             }
-            if sub.queue.push(Arc::clone(&event)).is_err() {
-                sub.dropped.fetch_add(1, Ordering::Relaxed);
-                s.dropped.fetch_add(1, Ordering::Relaxed);
+            event.clone()
+        };
+        if s.subscriber_count.load(Ordering::Acquire) > 0 {
+            for sub in s.subscribers.load().iter() {
+                if !sub.wants(event_type) {
+                    continue;
+                }
+                if sub.refuses(event_type) {
+                    sub.shed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let Some(e) = take(body) else { continue };
+                if sub.queue.push(e).is_err() {
+                    sub.dropped.fetch_add(1, Ordering::Relaxed);
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         if s.webhook_count.load(Ordering::Acquire) > 0 {
             for (id, hook) in s.webhooks.read().iter() {
-                if hook.wants(event_type) && s.outbox.push((*id, Arc::clone(&event))).is_err() {
+                if !hook.wants(event_type) {
+                    continue;
+                }
+                let Some(e) = take(body) else { continue };
+                if s.outbox.push((*id, e)).is_err() {
                     s.webhook_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -229,17 +326,22 @@ impl NotificationEmitter {
     /// Subscribes to `types` (empty = all). Dropping the subscription unsubscribes.
     pub fn subscribe(&self, types: &[EventType]) -> Result<Subscription, NotifyError> {
         let s = &self.shared;
-        let mut subs = s.subscribers.write();
+        let _writer = s.subscribing.lock();
+        let mut subs = Vec::clone(&s.subscribers.load());
         if subs.len() >= s.config.max_subscribers {
             return Err(NotifyError::TooManySubscribers(s.config.max_subscribers));
         }
         let q = Arc::new(SubscriberQueue {
             id: s.next_handle.fetch_add(1, Ordering::Relaxed),
-            types: types.iter().fold(0, |acc, t| acc | t.bit()),
+            types: mask_of(types),
             queue: ArrayQueue::new(s.config.subscriber_capacity.max(1)),
             dropped: AtomicU64::new(0),
+            refused: AtomicU8::new(0),
+            shed: AtomicU64::new(0),
         });
         subs.push(Arc::clone(&q));
+        s.subscriber_count.store(subs.len(), Ordering::Release);
+        s.subscribers.store(Arc::new(subs));
         Ok(Subscription {
             queue: q,
             emitter: Arc::downgrade(&self.shared),
@@ -315,7 +417,7 @@ impl NotificationEmitter {
     pub fn purge_where(&self, matches: impl Fn(&Event) -> bool) -> usize {
         let s = &self.shared;
         let mut purged = 0;
-        for sub in s.subscribers.read().iter() {
+        for sub in s.subscribers.load().iter() {
             for _ in 0..sub.queue.len() {
                 let Some(e) = sub.queue.pop() else { break };
                 if matches(&e) {
@@ -344,13 +446,19 @@ impl NotificationEmitter {
         for (slot, c) in by_type.iter_mut().zip(s.by_type.iter()) {
             *slot = c.load(Ordering::Relaxed);
         }
+        let subscribers = s.subscribers.load();
+        let shed = s.retired_shed.load(Ordering::Relaxed)
+            + subscribers
+                .iter()
+                .map(|q| q.shed.load(Ordering::Relaxed))
+                .sum::<u64>();
         NotifyStats {
-            // One `next_event` step per emit: the sequence is the count.
-            total_emitted: s.next_event.load(Ordering::Relaxed),
+            total_emitted: by_type.iter().sum(),
             by_type,
-            dropped: s.dropped.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed) + shed,
+            shed,
             webhook_dropped: s.webhook_dropped.load(Ordering::Relaxed),
-            active_subscribers: s.subscribers.read().len(),
+            active_subscribers: subscribers.len(),
             active_webhooks: s.webhooks.read().len(),
             pending_webhooks: s.outbox.len(),
         }
@@ -395,9 +503,32 @@ impl Subscription {
         self.queue.queue.len()
     }
 
-    /// Events this subscriber lost because its queue was full.
+    /// Events this subscriber lost: its queue was full, or it refused their type
+    /// ([`shed`](Self::shed) included).
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped.load(Ordering::Relaxed)
+        self.queue.dropped.load(Ordering::Relaxed) + self.shed()
+    }
+
+    /// Events of refused types the emitter counted instead of queueing.
+    pub fn shed(&self) -> u64 {
+        self.queue.shed.load(Ordering::Relaxed)
+    }
+
+    /// Refuses events of `types` from now on, and takes every other type again (an
+    /// empty list takes all). The emitter sheds refused events before building them;
+    /// events already queued stay. For a consumer that knows it would only drop them,
+    /// such as a notifier whose sinks are all full.
+    pub fn refuse(&self, types: &[EventType]) {
+        self.queue.refused.store(mask_of(types), Ordering::Relaxed);
+    }
+
+    /// The types refused now.
+    pub fn refused(&self) -> Vec<EventType> {
+        let mask = self.queue.refused.load(Ordering::Relaxed);
+        EventType::ALL
+            .into_iter()
+            .filter(|t| mask & t.bit() != 0)
+            .collect()
     }
 }
 
@@ -405,7 +536,14 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(shared) = self.emitter.upgrade() {
             let id = self.queue.id;
-            shared.subscribers.write().retain(|q| q.id != id);
+            let _writer = shared.subscribing.lock();
+            let mut subs = Vec::clone(&shared.subscribers.load());
+            subs.retain(|q| q.id != id);
+            shared.subscriber_count.store(subs.len(), Ordering::Release);
+            shared.subscribers.store(Arc::new(subs));
+            // Keep its shed events in the emitter's total.
+            let shed = self.queue.shed.load(Ordering::Relaxed);
+            shared.retired_shed.fetch_add(shed, Ordering::Relaxed);
         }
     }
 }

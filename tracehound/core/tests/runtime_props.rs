@@ -68,6 +68,65 @@ fn emit_never_blocks_and_counts_drops() {
     assert_eq!(stalled.pending(), 1);
 }
 
+/// `emit_with` builds an event only for a taker: a refused type is shed (counted per
+/// subscriber, never built), an unrefused one is queued, and nobody at all means nothing
+/// is built while the emit is still counted.
+#[test]
+fn refused_types_are_shed_before_the_event_is_built() {
+    use tracehound_core::notify::EventBody;
+    let built = AtomicUsize::new(0);
+    let body = || {
+        built.fetch_add(1, Ordering::Relaxed);
+        EventBody::Json(json!({"signature": "s"}))
+    };
+    let emitter = small_emitter(16);
+    assert!(!emitter.emit_with(EventType::ThreatDetected, body, 1));
+    assert_eq!(
+        built.load(Ordering::Relaxed),
+        0,
+        "no subscriber: nothing built"
+    );
+    assert_eq!(emitter.stats().total_emitted, 1);
+
+    let sub = emitter.subscribe(&[]).unwrap();
+    let other = emitter.subscribe(&[EventType::EvidenceEvicted]).unwrap();
+    sub.refuse(&[EventType::ThreatDetected]);
+    assert_eq!(sub.refused(), vec![EventType::ThreatDetected]);
+    for _ in 0..5 {
+        assert!(!emitter.emit_with(EventType::ThreatDetected, body, 2));
+    }
+    assert_eq!(built.load(Ordering::Relaxed), 0, "refused: nothing built");
+    assert_eq!((sub.shed(), sub.dropped(), sub.pending()), (5, 5, 0));
+    assert_eq!(
+        (other.shed(), other.dropped()),
+        (0, 0),
+        "it never wanted them"
+    );
+    assert!(emitter.emit_with(EventType::EvidenceEvicted, body, 3));
+    assert_eq!(
+        built.load(Ordering::Relaxed),
+        1,
+        "one event for both takers"
+    );
+    assert_eq!((sub.pending(), other.pending()), (1, 1));
+
+    sub.refuse(&[]);
+    assert!(emitter.emit_with(EventType::ThreatDetected, body, 4));
+    assert_eq!(sub.pending(), 2);
+    let stats = emitter.stats();
+    assert_eq!((stats.total_emitted, stats.shed, stats.dropped), (8, 5, 5));
+    assert_eq!(stats.by_type[0], 7);
+    // Numbers are drawn by built events only: the two built ones are evt-1 and evt-2.
+    let ids: Vec<String> = sub.drain(2).iter().map(|e| e.id().to_owned()).collect();
+    assert_eq!(ids, ["evt-1", "evt-2"]);
+    drop(sub);
+    assert_eq!(
+        emitter.stats().shed,
+        5,
+        "a dropped subscription's sheds still count"
+    );
+}
+
 #[test]
 fn subscriptions_filter_types_and_unsubscribe_on_drop() {
     let emitter = small_emitter(8);

@@ -64,7 +64,8 @@ impl Notifications {
         self.notifier.shutdown();
     }
 
-    /// Events lost before coalescing (the emitter queue was full).
+    /// Events lost before coalescing (the emitter queue was full, or every sink that
+    /// wanted them was, so the emitter shed them).
     pub fn dropped(&self) -> u64 {
         self.notifier.stats().input_dropped
     }
@@ -98,6 +99,7 @@ impl Notifications {
             overflow: c.overflow,
             open: c.open,
             input_dropped: s.input_dropped,
+            shed: s.shed,
         };
         (sinks, coalesce)
     }

@@ -12,13 +12,15 @@
 //!   all five sink kinds (webhook, splunk_hec, elasticsearch, datadog, ocsf_http) pointed
 //!   at one loopback receiver that accepts connections and never answers. Each intercept
 //!   emits `threat.detected`, `evidence.quarantined` and `evidence.evicted`; the notifier
-//!   coalesces and queues them, the queues fill and drop;
+//!   coalesces and queues them, the queues fill and drop, and from then on the emitter
+//!   sheds events at the source (counted, never built) until a sink has room again;
 //! * `emitter_without_subscriber` (interleaved part only) — the core's emitter in the
 //!   hooks with nobody subscribed: the cost of emitting alone, without any sink.
 //!
-//! The criterion part measures each variant; then `main` runs both interleaved (rounds of
-//! `ROUND` intercepts, A B A B …, so machine noise hits both alike) and prints the median
-//! per-intercept time of each and their ratio. Without `--bench` (as under
+//! `main` first runs the variants interleaved (rounds of `ROUND` intercepts, the order
+//! rotated every round, so machine noise hits all alike) and prints each one's median
+//! per-intercept time and its median per-round ratio to `no_sinks` — the figure for the
+//! target; then criterion measures two variants one after the other. Without `--bench` (as under
 //! `cargo test --benches`) only a tiny smoke run happens.
 
 use std::net::TcpListener;
@@ -42,7 +44,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const FULL: usize = 10_000;
 const ROUND: usize = 2_000;
-const ROUNDS: usize = 31;
+const ROUNDS: usize = 101;
 
 /// A loopback receiver that accepts and never answers (connections are held open).
 fn hanging_receiver() -> String {
@@ -127,8 +129,10 @@ fn prefill(agent: &Agent, data: &str, next: &mut u64) {
     }
 }
 
-/// Median ns per intercept of each agent over `rounds` interleaved rounds.
-fn interleaved(agents: &[&Agent], data: &str, rounds: usize, next: &mut u64) -> Vec<f64> {
+/// Per agent: the median ns per intercept over `rounds` interleaved rounds, and the
+/// median over rounds of its time divided by the first agent's in the same round (a
+/// paired ratio: slow drifts of the machine hit both sides of each ratio alike).
+fn interleaved(agents: &[&Agent], data: &str, rounds: usize, next: &mut u64) -> Vec<(f64, f64)> {
     let mut times = vec![Vec::new(); agents.len()];
     for round in 0..rounds {
         // Rotate the order each round, so every variant follows every other equally
@@ -145,13 +149,15 @@ fn interleaved(agents: &[&Agent], data: &str, rounds: usize, next: &mut u64) -> 
             out.push(start.elapsed().as_nanos() as f64 / ROUND as f64);
         }
     }
-    times
-        .into_iter()
-        .map(|mut v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        })
-        .collect()
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = times
+        .iter()
+        .map(|t| median(t.iter().zip(&times[0]).map(|(x, base)| x / base).collect()))
+        .collect();
+    times.into_iter().map(median).zip(ratios).collect()
 }
 
 fn main() {
@@ -180,7 +186,7 @@ fn main() {
         let t = interleaved(&[&plain, &notified], &data, 1, &mut next);
         println!(
             "smoke: no_sinks {:.0} ns, five_hanging_sinks {:.0} ns",
-            t[0], t[1]
+            t[0].0, t[1].0
         );
         for a in [&plain, &notified, &emit_only] {
             println!("  {:?}", a.stats());
@@ -194,17 +200,18 @@ fn main() {
         ROUNDS,
         &mut next,
     );
-    let pct = |x: f64| (x / t[0] - 1.0) * 100.0;
+    let pct = |ratio: f64| (ratio - 1.0) * 100.0;
     println!(
-        "interleaved ({ROUNDS} rounds x {ROUND}, rotating order, medians): no_sinks {:.0} ns/intercept, \
-         five_hanging_sinks {:.0} ns ({:+.1} %), emitter_without_subscriber {:.0} ns ({:+.1} %), no_sinks_again {:.0} ns ({:+.1} %)",
-        t[0],
-        t[1],
-        pct(t[1]),
-        t[2],
-        pct(t[2]),
-        t[3],
-        pct(t[3])
+        "interleaved ({ROUNDS} rounds x {ROUND}, rotating order; medians, and in brackets the median \
+         of per-round ratios to no_sinks): no_sinks {:.0} ns/intercept, five_hanging_sinks {:.0} ns \
+         ({:+.1} %), emitter_without_subscriber {:.0} ns ({:+.1} %), no_sinks_again {:.0} ns ({:+.1} %)",
+        t[0].0,
+        t[1].0,
+        pct(t[1].1),
+        t[2].0,
+        pct(t[2].1),
+        t[3].0,
+        pct(t[3].1)
     );
     let mut c = Criterion::default()
         .configure_from_args()
@@ -227,12 +234,13 @@ fn main() {
 
     let s = n.stats();
     println!(
-        "notifier: emitter events {}, collected {}, coalesced {}, overflow {}, input drops {}",
+        "notifier: emitter events {}, collected {}, coalesced {}, overflow {}, input drops {} (of which shed at the source {})",
         emitter.stats().total_emitted,
         s.coalesce.events_in,
         s.coalesce.merged,
         s.coalesce.overflow,
-        s.input_dropped
+        s.input_dropped,
+        s.shed
     );
     for k in &s.sinks {
         println!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tracehound_core::notify::{Event, NotificationEmitter, NotifyError, Subscription};
+use tracehound_core::notify::{Event, EventType, NotificationEmitter, NotifyError, Subscription};
 
 use crate::coalesce::{CoalesceConfig, CoalesceStats, Coalescer};
 use crate::http;
@@ -70,9 +70,13 @@ pub struct NotifierStats {
     pub sinks: Vec<SinkStats>,
     /// Coalescing.
     pub coalesce: CoalesceStats,
-    /// Events lost before coalescing: the emitter subscription's and the submit queue's
-    /// drops (both full queues).
+    /// Events lost before coalescing: the emitter subscription's drops (its queue was
+    /// full, or the event was shed, below) and the submit queue's (full).
     pub input_dropped: u64,
+    /// Of `input_dropped`, events the emitter shed because every sink that wanted
+    /// their type had a full queue at the last dispatcher step: counted on the
+    /// intercepting thread, never built or queued.
+    pub shed: u64,
 }
 
 struct Pipeline {
@@ -86,7 +90,15 @@ struct Pipeline {
 /// after a pump or purge.
 struct PipelineLock {
     inner: Mutex<Pipeline>,
-    published: Mutex<(CoalesceStats, u64)>,
+    published: Mutex<Published>,
+}
+
+/// What [`Notifier::stats`] reads without the pipeline lock.
+#[derive(Default, Clone, Copy)]
+struct Published {
+    coalesce: CoalesceStats,
+    subscription_dropped: u64,
+    shed: u64,
 }
 
 impl PipelineLock {
@@ -100,7 +112,7 @@ impl PipelineLock {
 
 struct PipelineGuard<'a> {
     guard: parking_lot::MutexGuard<'a, Pipeline>,
-    published: &'a Mutex<(CoalesceStats, u64)>,
+    published: &'a Mutex<Published>,
 }
 
 impl std::ops::Deref for PipelineGuard<'_> {
@@ -119,8 +131,12 @@ impl std::ops::DerefMut for PipelineGuard<'_> {
 impl Drop for PipelineGuard<'_> {
     fn drop(&mut self) {
         let p = &*self.guard;
-        let dropped = p.subscription.as_ref().map_or(0, Subscription::dropped);
-        *self.published.lock() = (p.coalescer.stats(), dropped);
+        let sub = p.subscription.as_ref();
+        *self.published.lock() = Published {
+            coalesce: p.coalescer.stats(),
+            subscription_dropped: sub.map_or(0, Subscription::dropped),
+            shed: sub.map_or(0, Subscription::shed),
+        };
     }
 }
 
@@ -177,6 +193,28 @@ impl Shared {
                 }
             }
         }
+        if let Some(sub) = &p.subscription {
+            sub.refuse(&self.saturated_types());
+        }
+    }
+
+    /// Types every sink that wants them has no room for: the emitter sheds them at
+    /// the source until the next step finds room (a sink's worker frees queue space as
+    /// it takes a batch). Without this, a hung receiver costs the intercepting threads
+    /// an event allocation and a queue push per event, and this thread the collecting,
+    /// coalescing and dropping of each, only for every sink to drop it.
+    fn saturated_types(&self) -> Vec<EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(|&t| {
+                let mut wanting = self
+                    .sinks
+                    .iter()
+                    .filter(|s| s.builder.config().wants(t))
+                    .peekable();
+                wanting.peek().is_some() && wanting.all(|s| s.is_full())
+            })
+            .collect()
     }
 }
 
@@ -202,8 +240,13 @@ impl Notifier {
         config: NotifierConfig,
         emitter: Option<&NotificationEmitter>,
     ) -> Result<Notifier, NotifierError> {
+        // Only the types some sink wants (none configured: every type, as before).
+        let wanted: Vec<EventType> = EventType::ALL
+            .into_iter()
+            .filter(|&t| config.sinks.iter().any(|s| s.wants(t)))
+            .collect();
         let subscription = match emitter {
-            Some(e) => Some(e.subscribe(&[])?),
+            Some(e) => Some(e.subscribe(&wanted)?),
             None => None,
         };
         let mut clients = Vec::with_capacity(config.sinks.len());
@@ -218,7 +261,7 @@ impl Notifier {
                     subscription,
                     coalescer: Coalescer::new(config.coalesce),
                 }),
-                published: Mutex::new((CoalesceStats::default(), 0)),
+                published: Mutex::new(Published::default()),
             },
             input: ArrayQueue::new(config.input_capacity.max(1)),
             input_dropped: AtomicU64::new(0),
@@ -262,11 +305,13 @@ impl Notifier {
     /// coalescing counters and the subscription's drops are as of the last release of
     /// that lock (a pump or purge; at most about one poll interval old).
     pub fn stats(&self) -> NotifierStats {
-        let (coalesce, sub_dropped) = *self.shared.pipeline.published.lock();
+        let published = *self.shared.pipeline.published.lock();
         NotifierStats {
             sinks: self.shared.sinks.iter().map(|s| s.stats()).collect(),
-            coalesce,
-            input_dropped: self.shared.input_dropped.load(Ordering::Relaxed) + sub_dropped,
+            coalesce: published.coalesce,
+            input_dropped: self.shared.input_dropped.load(Ordering::Relaxed)
+                + published.subscription_dropped,
+            shed: published.shed,
         }
     }
 

@@ -92,6 +92,11 @@ impl SinkState {
         self.wake.notify_one();
     }
 
+    /// Whether the queue is at capacity (the next push would be dropped).
+    pub(crate) fn is_full(&self) -> bool {
+        self.queue.lock().len() >= self.builder.config().queue_capacity.max(1)
+    }
+
     /// Moves the next batch into `inflight`; false when the queue is empty.
     ///
     /// The queue lock is held until the batch sits in `inflight`: a purge taking the

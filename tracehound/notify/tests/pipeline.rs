@@ -63,11 +63,13 @@ async fn a_hanging_receiver_fills_a_bounded_queue_and_drops_are_counted() {
         );
     }
     assert_eq!(emitter.stats().total_emitted, 100);
-    wait_for("every record queued, in flight or dropped", || {
-        n.stats()
-            .sinks
+    // Once every queue is full the emitter sheds at the source; a dispatcher step in
+    // the middle of the loop above may have started that early.
+    wait_for("every record queued, in flight, dropped or shed", || {
+        let st = n.stats();
+        st.sinks
             .iter()
-            .all(|s| s.queued + s.inflight + s.dropped == 100 && s.inflight == 1)
+            .all(|s| s.queued + s.inflight + s.dropped + st.shed == 100 && s.inflight == 1)
     })
     .await;
     wait_for("a connection per sink", || *accepted.lock() >= 5).await;
@@ -78,12 +80,94 @@ async fn a_hanging_receiver_fills_a_bounded_queue_and_drops_are_counted() {
             "{}: queue bounded: {s:?}",
             s.name
         );
-        assert_eq!(s.dropped, 100 - s.queued - s.inflight, "{}", s.name);
         assert_eq!((s.sent, s.failed), (0, 0), "{}", s.name);
+        let shed = n.stats().shed;
+        assert_eq!(s.dropped + shed, 100 - s.queued - s.inflight, "{}", s.name);
     }
-    assert_eq!(n.stats().input_dropped, 0);
+    assert_eq!(
+        n.stats().input_dropped,
+        n.stats().shed,
+        "no full subscription queue"
+    );
     // Shutdown is bounded by the grace period even though every request hangs (the
     // requests' timeout is far longer): returning at all is the check.
+    tokio::task::block_in_place(|| n.shutdown());
+}
+
+/// Done-when 6's cost: once every sink that wants a type is full, the emitter sheds
+/// events of that type without building them (the intercepting thread's whole cost is a
+/// few counters), and counts them; a type a sink still has room for flows on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_sink_for_a_type_is_full_the_emitter_sheds_it_at_the_source() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracehound_core::notify::EventBody;
+
+    let (addr, _accepted) = hanging().await;
+    let rx = receiver(ok()).await;
+    let mut sinks: Vec<SinkConfig> = [SinkKind::Webhook, SinkKind::Datadog]
+        .into_iter()
+        .map(|k| {
+            let mut s = SinkConfig::new(k.as_str(), k, format!("http://{addr}/x"));
+            s.queue_capacity = 2;
+            s.batch_max = 1;
+            s.timeout = Duration::from_secs(600);
+            s
+        })
+        .collect();
+    // A healthy sink that wants evictions only.
+    let mut evictions = SinkConfig::new("evictions", SinkKind::Webhook, rx.url("/hook"));
+    evictions.events = vec![EventType::EvidenceEvicted];
+    sinks.push(evictions);
+    let emitter = NotificationEmitter::new(NotifyConfig::default());
+    let n = Notifier::start(config(0, sinks), Some(&emitter)).expect("start");
+
+    let built = AtomicUsize::new(0);
+    let body = |i: u64| {
+        let built = &built;
+        move || {
+            built.fetch_add(1, Ordering::Relaxed);
+            EventBody::Json(threat_detected_payload(
+                &format!("s{i}"),
+                ThreatCategory::Flood,
+                Severity::Low,
+                "10.9.9.9",
+            ))
+        }
+    };
+    // Emit until a dispatcher step has seen both hanging sinks full and refused threats.
+    let mut i = 0u64;
+    wait_for("threats shed at the source", || {
+        i += 1;
+        !emitter.emit_with(EventType::ThreatDetected, body(i), i)
+    })
+    .await;
+    let before = built.load(Ordering::Relaxed);
+    for k in 0..1000 {
+        assert!(
+            !emitter.emit_with(EventType::ThreatDetected, body(i + 1 + k), i),
+            "shed until a hung sink frees room"
+        );
+    }
+    assert_eq!(
+        built.load(Ordering::Relaxed),
+        before,
+        "shed events are never built"
+    );
+    assert!(
+        emitter.emit_with(EventType::EvidenceEvicted, body(0), i),
+        "evictions still have a sink with room"
+    );
+    wait_for("the eviction delivered", || rx.received().len() == 1).await;
+    wait_for("the shed events counted by the notifier", || {
+        n.stats().shed >= 1001
+    })
+    .await;
+    let st = n.stats();
+    assert_eq!(st.shed, emitter.stats().shed);
+    assert!(st.input_dropped >= st.shed);
+    for s in &st.sinks[..2] {
+        assert_eq!((s.queued, s.inflight), (2, 1), "{}: full and hung", s.name);
+    }
     tokio::task::block_in_place(|| n.shutdown());
 }
 

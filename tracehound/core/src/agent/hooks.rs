@@ -87,10 +87,11 @@ impl std::fmt::Debug for RuntimeHooks {
 }
 
 impl RuntimeHooks {
-    /// Emits only the event's facts; its JSON is built by whoever reads it.
+    /// Emits only the event's facts, and only if a subscriber takes it (a refused or
+    /// unwanted event is counted, not built); its JSON is built by whoever reads it.
     fn emit(&self, kind: EventType, body: impl FnOnce() -> EventBody, now: u64) {
         if let Some(n) = &self.notifications {
-            n.emit_body(kind, body(), now);
+            n.emit_with(kind, body, now);
         }
     }
 
