@@ -134,8 +134,19 @@ struct SubscriberQueue {
     /// Bit set of types the subscriber refuses for now ([`Subscription::refuse`]).
     refused: AtomicU8,
     /// Events of refused types, counted instead of queued. The emitter's total is
-    /// summed from these when asked, so shedding costs the hot path one counter.
+    /// summed from these when asked, so shedding adds one counter of this subscriber's
+    /// to the per-type count every emit pays.
     shed: AtomicU64,
+    /// The emitter's total of sheds by subscriptions gone; this queue's count joins it
+    /// when the queue itself goes, after every emit still holding it has finished.
+    retired_shed: Arc<AtomicU64>,
+}
+
+impl Drop for SubscriberQueue {
+    fn drop(&mut self) {
+        self.retired_shed
+            .fetch_add(*self.shed.get_mut(), Ordering::Relaxed);
+    }
 }
 
 impl SubscriberQueue {
@@ -161,7 +172,7 @@ struct Shared {
     by_type: [AtomicU64; 7],
     dropped: AtomicU64,
     /// Events shed by subscriptions that have since been dropped.
-    retired_shed: AtomicU64,
+    retired_shed: Arc<AtomicU64>,
     webhook_dropped: AtomicU64,
     /// Read on every emit without a lock (a read lock is two writes to a shared
     /// counter); replaced whole under `subscribing` by (un)subscribing.
@@ -225,7 +236,7 @@ impl NotificationEmitter {
                 subscriber_count: std::sync::atomic::AtomicUsize::new(0),
                 by_type: Default::default(),
                 dropped: AtomicU64::new(0),
-                retired_shed: AtomicU64::new(0),
+                retired_shed: Arc::new(AtomicU64::new(0)),
                 webhook_dropped: AtomicU64::new(0),
                 subscribers: ArcSwap::from_pointee(Vec::new()),
                 subscribing: Mutex::new(()),
@@ -338,6 +349,7 @@ impl NotificationEmitter {
             dropped: AtomicU64::new(0),
             refused: AtomicU8::new(0),
             shed: AtomicU64::new(0),
+            retired_shed: Arc::clone(&s.retired_shed),
         });
         subs.push(Arc::clone(&q));
         s.subscriber_count.store(subs.len(), Ordering::Release);
@@ -514,11 +526,13 @@ impl Subscription {
         self.queue.shed.load(Ordering::Relaxed)
     }
 
-    /// Refuses events of `types` from now on, and takes every other type again (an
-    /// empty list takes all). The emitter sheds refused events before building them;
-    /// events already queued stay. For a consumer that knows it would only drop them,
-    /// such as a notifier whose sinks are all full.
-    pub fn refuse(&self, types: &[EventType]) {
+    /// Sets the types refused from now on, replacing the previous set: events of
+    /// `types` are refused, every other type this subscription wants is taken again (so
+    /// an empty list refuses nothing — unlike `subscribe`, where empty means all). The
+    /// emitter sheds refused events before building them; events already queued stay.
+    /// For a consumer that knows it would only drop them, such as a notifier whose
+    /// sinks are all full.
+    pub fn set_refused(&self, types: &[EventType]) {
         self.queue.refused.store(mask_of(types), Ordering::Relaxed);
     }
 
@@ -541,9 +555,7 @@ impl Drop for Subscription {
             subs.retain(|q| q.id != id);
             shared.subscriber_count.store(subs.len(), Ordering::Release);
             shared.subscribers.store(Arc::new(subs));
-            // Keep its shed events in the emitter's total.
-            let shed = self.queue.shed.load(Ordering::Relaxed);
-            shared.retired_shed.fetch_add(shed, Ordering::Relaxed);
+            // Its shed count joins the emitter's total when the queue is freed.
         }
     }
 }

@@ -90,7 +90,7 @@ fn refused_types_are_shed_before_the_event_is_built() {
 
     let sub = emitter.subscribe(&[]).unwrap();
     let other = emitter.subscribe(&[EventType::EvidenceEvicted]).unwrap();
-    sub.refuse(&[EventType::ThreatDetected]);
+    sub.set_refused(&[EventType::ThreatDetected]);
     assert_eq!(sub.refused(), vec![EventType::ThreatDetected]);
     for _ in 0..5 {
         assert!(!emitter.emit_with(EventType::ThreatDetected, body, 2));
@@ -110,7 +110,7 @@ fn refused_types_are_shed_before_the_event_is_built() {
     );
     assert_eq!((sub.pending(), other.pending()), (1, 1));
 
-    sub.refuse(&[]);
+    sub.set_refused(&[]);
     assert!(emitter.emit_with(EventType::ThreatDetected, body, 4));
     assert_eq!(sub.pending(), 2);
     let stats = emitter.stats();

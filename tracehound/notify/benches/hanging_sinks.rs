@@ -12,8 +12,9 @@
 //!   all five sink kinds (webhook, splunk_hec, elasticsearch, datadog, ocsf_http) pointed
 //!   at one loopback receiver that accepts connections and never answers. Each intercept
 //!   emits `threat.detected`, `evidence.quarantined` and `evidence.evicted`; the notifier
-//!   coalesces and queues them, the queues fill and drop, and from then on the emitter
-//!   sheds events at the source (counted, never built) until a sink has room again;
+//!   coalesces and queues them, the queues fill and drop, and once they have stayed full
+//!   for a coalescing window (the bench waits that long) the emitter sheds events at
+//!   the source (counted, never built) until a sink has room again;
 //! * `emitter_without_subscriber` (interleaved part only) — the core's emitter in the
 //!   hooks with nobody subscribed: the cost of emitting alone, without any sink.
 //!
@@ -194,6 +195,11 @@ fn main() {
         return;
     }
 
+    // The steady state of a hang: a coalesced type is shed only once every sink for it
+    // has been full for a whole coalescing window (the prefill filled them).
+    let settle = NotifierConfig::default().coalesce.window_ms + 200;
+    println!("waiting {settle} ms: one coalescing window with every sink full");
+    std::thread::sleep(Duration::from_millis(settle));
     let t = interleaved(
         &[&plain, &notified, &emit_only, &plain_again],
         &data,

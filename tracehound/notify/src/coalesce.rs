@@ -102,8 +102,9 @@ pub struct Coalescer {
     stats: CoalesceStats,
 }
 
-/// Event types that are never coalesced: rare, and each one matters on its own.
-fn coalescable(t: EventType) -> bool {
+/// Whether events of `t` are coalesced (the others are rare, and each one matters on
+/// its own).
+pub(crate) fn coalescable(t: EventType) -> bool {
     matches!(
         t,
         EventType::ThreatDetected
@@ -178,6 +179,11 @@ impl Coalescer {
         ));
         self.open.insert(key, Open { record, seq });
         None
+    }
+
+    /// Whether every key slot is taken (new keys would pass through uncoalesced).
+    pub(crate) fn out_of_keys(&self) -> bool {
+        self.open.len() >= self.config.max_keys
     }
 
     /// Records whose window has closed by `now_ms`, oldest first.

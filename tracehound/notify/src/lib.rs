@@ -22,6 +22,7 @@ pub mod format;
 mod http;
 mod notifier;
 pub mod record;
+mod refusal;
 pub mod sink;
 mod worker;
 

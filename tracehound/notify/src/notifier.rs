@@ -16,6 +16,7 @@ use tracehound_core::notify::{Event, EventType, NotificationEmitter, NotifyError
 use crate::coalesce::{CoalesceConfig, CoalesceStats, Coalescer};
 use crate::http;
 use crate::record::Record;
+use crate::refusal::{Coalescing, Saturation};
 use crate::sink::{RequestBuilder, SinkConfig};
 use crate::worker::{self, SinkState, SinkStats};
 
@@ -82,6 +83,7 @@ pub struct NotifierStats {
 struct Pipeline {
     subscription: Option<Subscription>,
     coalescer: Coalescer,
+    saturation: Saturation,
 }
 
 /// The pipeline's lock. Every release publishes the coalescing counters and the
@@ -144,6 +146,8 @@ struct Shared {
     pipeline: PipelineLock,
     input: ArrayQueue<Arc<Event>>,
     input_dropped: AtomicU64,
+    /// Sheds of the subscription dropped at shutdown (`input_dropped` has its drops).
+    retired_shed: AtomicU64,
     sinks: Vec<Arc<SinkState>>,
     epoch: Instant,
 }
@@ -193,28 +197,42 @@ impl Shared {
                 }
             }
         }
-        if let Some(sub) = &p.subscription {
-            sub.refuse(&self.saturated_types());
-        }
+        self.refresh_refusal(p, now);
     }
 
-    /// Types every sink that wants them has no room for: the emitter sheds them at
-    /// the source until the next step finds room (a sink's worker frees queue space as
-    /// it takes a batch). Without this, a hung receiver costs the intercepting threads
-    /// an event allocation and a queue push per event, and this thread the collecting,
-    /// coalescing and dropping of each, only for every sink to drop it.
-    fn saturated_types(&self) -> Vec<EventType> {
-        EventType::ALL
-            .into_iter()
-            .filter(|&t| {
-                let mut wanting = self
-                    .sinks
-                    .iter()
-                    .filter(|s| s.builder.config().wants(t))
-                    .peekable();
-                wanting.peek().is_some() && wanting.all(|s| s.is_full())
-            })
-            .collect()
+    /// Tells the emitter which types to shed at the source: those every sink that
+    /// wants them has had no room for, for as long as `refusal` asks (a sink's worker
+    /// frees queue space as it takes a batch, and the next step takes the type again).
+    /// Without this, a hung receiver costs the intercepting threads an event allocation
+    /// and a queue push per event, and this thread the collecting, coalescing and
+    /// dropping of each.
+    fn refresh_refusal(&self, p: &mut Pipeline, now: u64) {
+        let Some(sub) = &p.subscription else { return };
+        let coalescing = Coalescing {
+            window_ms: p.coalescer.config().window_ms,
+            out_of_keys: p.coalescer.out_of_keys(),
+        };
+        let refused = p.saturation.update(now, coalescing, |t| {
+            let mut wanting = self
+                .sinks
+                .iter()
+                .filter(|s| s.builder.config().wants(t))
+                .peekable();
+            wanting.peek()?;
+            Some(wanting.all(|s| s.is_full()))
+        });
+        sub.set_refused(&refused);
+    }
+
+    /// At shutdown, after the last collection: unsubscribes, so the emitter stops
+    /// building events nobody will read, and keeps the subscription's counts.
+    fn unsubscribe(&self) {
+        let mut p = self.pipeline.lock();
+        if let Some(sub) = p.subscription.take() {
+            self.input_dropped
+                .fetch_add(sub.dropped(), Ordering::Relaxed);
+            self.retired_shed.fetch_add(sub.shed(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -260,11 +278,13 @@ impl Notifier {
                 inner: Mutex::new(Pipeline {
                     subscription,
                     coalescer: Coalescer::new(config.coalesce),
+                    saturation: Saturation::default(),
                 }),
                 published: Mutex::new(Published::default()),
             },
             input: ArrayQueue::new(config.input_capacity.max(1)),
             input_dropped: AtomicU64::new(0),
+            retired_shed: AtomicU64::new(0),
             sinks,
             epoch: Instant::now(),
         });
@@ -311,7 +331,7 @@ impl Notifier {
             coalesce: published.coalesce,
             input_dropped: self.shared.input_dropped.load(Ordering::Relaxed)
                 + published.subscription_dropped,
-            shed: published.shed,
+            shed: published.shed + self.shared.retired_shed.load(Ordering::Relaxed),
         }
     }
 
@@ -334,6 +354,9 @@ impl Notifier {
         for s in &self.shared.sinks {
             removed += s.purge(signature, source);
         }
+        // The purge may have made room.
+        let now = self.shared.now_ms();
+        self.shared.refresh_refusal(&mut p, now);
         drop(p);
         removed
     }
@@ -358,6 +381,8 @@ impl Notifier {
         for s in &self.shared.sinks {
             removed += s.purge_scents(scent_ids);
         }
+        let now = self.shared.now_ms();
+        self.shared.refresh_refusal(&mut p, now);
         drop(p);
         removed
     }
@@ -423,6 +448,7 @@ async fn run(
             }
         }
     }
+    shared.unsubscribe();
     let _ = done.send(true);
     let _ = tokio::time::timeout(grace, async {
         for w in workers {

@@ -134,11 +134,17 @@ async fn when_every_sink_for_a_type_is_full_the_emitter_sheds_it_at_the_source()
             ))
         }
     };
-    // Emit until a dispatcher step has seen both hanging sinks full and refused threats.
+    // Emit until a dispatcher step has seen both hanging sinks full and refused threats,
+    // in the steady state: each hung worker holds one record, its queue the other two.
+    // (Coalescing is off here: with it, a coalesced type is refused only after a whole
+    // window full; `refusal.rs` tests that rule.)
     let mut i = 0u64;
-    wait_for("threats shed at the source", || {
+    wait_for("threats shed at the source, both hung sinks full", || {
         i += 1;
-        !emitter.emit_with(EventType::ThreatDetected, body(i), i)
+        let shed = !emitter.emit_with(EventType::ThreatDetected, body(i), i);
+        shed && n.stats().sinks[..2]
+            .iter()
+            .all(|s| (s.queued, s.inflight) == (2, 1))
     })
     .await;
     let before = built.load(Ordering::Relaxed);

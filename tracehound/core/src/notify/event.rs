@@ -164,7 +164,8 @@ impl Event {
         self.payload.get_or_init(|| self.body.render())
     }
 
-    /// `evt-{n}`, n counting from 1 per emitter (formatted on first call).
+    /// `evt-{n}`, n counting from 1 per emitter over the events it built (an event shed
+    /// or taken by nobody on the intercept path draws no number); formatted on first call.
     pub fn id(&self) -> &str {
         self.id.get_or_init(|| format!("evt-{}", self.seq))
     }
