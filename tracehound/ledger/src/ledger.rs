@@ -3,6 +3,7 @@
 
 mod open;
 mod read;
+mod verify;
 
 use std::fs::File;
 use std::io::Write;
@@ -18,7 +19,7 @@ use crate::record::{chain_record, encode_entry, NewRecord};
 use crate::segment;
 
 pub use open::{OpenReport, TornTail};
-pub use read::VerifyReport;
+pub use verify::{VerifyReport, VerifySnapshot};
 
 /// When appended entries are forced to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,12 @@ impl Segment {
 }
 
 /// A durable, verifiable audit log. Single writer: wrap it in a mutex to share it.
+///
+/// While it is open its segment files only grow: a frame is written past the current end
+/// of the active segment and nothing below that end is ever rewritten, truncated or
+/// removed (torn-tail repair happens only in [`Ledger::open`]). A reader that captured a
+/// length may therefore read up to it without the lock; [`Ledger::verify_snapshot`] does
+/// that for full verification.
 #[derive(Debug)]
 pub struct Ledger {
     dir: PathBuf,

@@ -14,6 +14,11 @@
 //! from the leaf hashes in the frames (about 64 bytes per entry); nothing else is
 //! persisted besides the segments.
 //!
+//! Verification re-reads every segment from genesis. A ledger shared behind a lock can
+//! be verified without holding up the writer: capture a [`VerifySnapshot`] with
+//! [`Ledger::verify_snapshot`] under the lock, release it, then [`VerifySnapshot::run`]
+//! checks the files up to the captured size while appends go on.
+//!
 //! ```
 //! use tracehound_core::audit::RecordKind;
 //! use tracehound_ledger::{merkle, Ledger, LedgerConfig, NewRecord};
@@ -48,5 +53,7 @@ pub use bundle::{
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, CheckpointVerifier};
 pub use error::LedgerError;
 pub use incident::{verify_incident_record, IncidentError, IncidentRecord, VerifiedIncident};
-pub use ledger::{FsyncPolicy, Ledger, LedgerConfig, OpenReport, Receipt, TornTail, VerifyReport};
+pub use ledger::{
+    FsyncPolicy, Ledger, LedgerConfig, OpenReport, Receipt, TornTail, VerifyReport, VerifySnapshot,
+};
 pub use record::NewRecord;

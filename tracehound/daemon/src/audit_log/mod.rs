@@ -20,6 +20,11 @@
 //! The ledger re-links each record to its own last hash: on a first run the ledger's
 //! chain equals the core's record for record; after a restart the core's in-memory chain
 //! starts again at genesis (v1's semantics) while the ledger continues its chain and tree.
+//!
+//! Readers never hold the ledger lock across work that grows with the ledger, so they
+//! cannot stall the writer (and with it every `every` reply): `VerifyChain` captures a
+//! `tracehound_ledger::VerifySnapshot` under the lock and re-reads the append-only
+//! segment files without it; proofs and checkpoints come from the in-memory tree.
 
 mod incident;
 mod key;

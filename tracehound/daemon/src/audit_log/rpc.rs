@@ -21,7 +21,9 @@ impl AuditLog {
     /// The inclusion bundle of entry `index` at the acknowledged size (with a checkpoint
     /// signed for that size) and, if asked, the consistency bundle between two sizes
     /// (`second` 0: the acknowledged size). Blocks on the ledger lock: call it from a
-    /// blocking context.
+    /// blocking context. The lock is held for bounded work only, whatever the ledger's
+    /// size: the Merkle tree is in memory (proofs and roots are O(log² n) hashes), the
+    /// entry is one positioned read of one frame, and the checkpoint one signature.
     pub fn prove(
         &self,
         index: u64,
@@ -69,11 +71,23 @@ impl AuditLog {
         })
     }
 
-    /// Re-reads and checks the whole ledger (framing, chain from genesis, tree). Holds
-    /// the ledger lock throughout, so the writer waits: call it from a blocking context.
+    /// Re-reads and checks the ledger (framing, chain from genesis, tree) up to the entries
+    /// it held when called. The ledger lock is held only to capture that size, the
+    /// segments' lengths and the expected tree and chain heads (no I/O); the files are
+    /// read without it, so the writer keeps appending and acknowledging meanwhile and
+    /// entries appended since are not part of the answer. Reads every segment: call it
+    /// from a blocking context.
     pub fn verify(&self) -> pb::LedgerVerify {
-        let ledger = self.shared.ledger.lock();
-        match ledger.verify() {
+        self.verify_pausing(|| {})
+    }
+
+    /// [`verify`](Self::verify), calling `paused` after the capture, before any file is
+    /// read (with the lock released). For tests that check the writer is not held up.
+    #[doc(hidden)]
+    pub fn verify_pausing(&self, paused: impl FnOnce()) -> pb::LedgerVerify {
+        let snapshot = self.shared.ledger.lock().verify_snapshot();
+        paused();
+        match snapshot.run() {
             Ok(r) => pb::LedgerVerify {
                 ok: true,
                 entries: r.entries,
@@ -83,7 +97,7 @@ impl AuditLog {
             },
             Err(e) => pb::LedgerVerify {
                 ok: false,
-                entries: ledger.len(),
+                entries: snapshot.size(),
                 error: e.to_string(),
                 ..Default::default()
             },

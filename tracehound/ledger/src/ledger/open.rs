@@ -4,7 +4,9 @@
 //! Only the end of the last segment may be repaired, and only for the faults a crash
 //! leaves behind (a frame cut short, a bad checksum in the very last frame, a zero-filled
 //! tail, or a last segment whose header was never completely written). Every repair is
-//! listed in the [`OpenReport`]. Damage anywhere else is [`LedgerError::Corrupt`].
+//! listed in the [`OpenReport`]. Damage anywhere else is [`LedgerError::Corrupt`]. This is
+//! the only place segment data is ever truncated or a segment removed, and it runs before
+//! the [`Ledger`] exists, so no snapshot verifier can be reading then.
 
 use std::fs::{self, OpenOptions};
 use std::path::Path;

@@ -1,27 +1,16 @@
-//! Reading entries back, full verification, proofs and checkpoints.
+//! Reading entries back, proofs and checkpoints (full verification is in `verify`).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use tracehound_core::audit::{AuditRecord, ChainHash};
+use tracehound_core::audit::AuditRecord;
 
 use super::{Ledger, Segment};
 use crate::checkpoint::{Checkpoint, CheckpointSigner};
 use crate::error::LedgerError;
-use crate::frame::{scan_frames, ScanEnd, FRAME_OVERHEAD, MAX_ENTRY_BYTES, SEGMENT_HEADER_LEN};
-use crate::merkle::{leaf_hash, Hash, MerkleTree};
-use crate::record::{decode_entry, record_hash_ok};
-
-/// The result of [`Ledger::verify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Entries checked.
-    pub entries: u64,
-    /// The tree head recomputed from the files (equal to the in-memory one).
-    pub root: Hash,
-    /// The chain hash of the last record.
-    pub last_hash: ChainHash,
-}
+use crate::frame::{FRAME_OVERHEAD, MAX_ENTRY_BYTES};
+use crate::merkle::{leaf_hash, Hash};
+use crate::record::decode_entry;
 
 impl Ledger {
     fn locate(&self, index: u64) -> Result<(&Segment, u32), LedgerError> {
@@ -74,81 +63,6 @@ impl Ledger {
     pub fn record(&self, index: u64) -> Result<AuditRecord, LedgerError> {
         let bytes = self.entry(index)?;
         decode_entry(&bytes).map_err(|source| LedgerError::Entry { index, source })
-    }
-
-    /// Re-reads every segment and checks everything: framing and checksums, that each
-    /// entry is a record whose hash matches its contents and whose `previousHash` links
-    /// to the record before it (v1's chain, from genesis), that the leaf hashes equal the
-    /// tree's, and that a tree rebuilt from the files has the same head.
-    pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
-        let mut fresh = MerkleTree::new();
-        let mut prev = ChainHash::GENESIS;
-        let mut failure: Option<LedgerError> = None;
-        for seg in &self.segments {
-            let bytes = fs::read(&seg.path).map_err(LedgerError::io("reading", &seg.path))?;
-            let end = scan_frames(&bytes, SEGMENT_HEADER_LEN, |frame| {
-                if failure.is_some() {
-                    return;
-                }
-                let index = fresh.push(frame.leaf);
-                if self.tree.leaf(index) != Some(frame.leaf) {
-                    failure = Some(LedgerError::TreeMismatch(
-                        "a leaf hash differs from the file",
-                    ));
-                    return;
-                }
-                match decode_entry(frame.payload) {
-                    Err(source) => failure = Some(LedgerError::Entry { index, source }),
-                    Ok(rec) if rec.previous_hash != prev => {
-                        failure = Some(LedgerError::Chain {
-                            index,
-                            reason: "previousHash does not link to the previous record",
-                        });
-                    }
-                    Ok(rec) if !record_hash_ok(&rec) => {
-                        failure = Some(LedgerError::Chain {
-                            index,
-                            reason: "hash does not match the record's contents",
-                        });
-                    }
-                    Ok(rec) => prev = rec.hash,
-                }
-            });
-            if let Some(e) = failure.take() {
-                return Err(e);
-            }
-            if let ScanEnd::Fault { offset, fault } = end {
-                return Err(LedgerError::Corrupt {
-                    segment: seg.name(),
-                    offset: offset as u64,
-                    reason: fault.describe(),
-                });
-            }
-        }
-        if fresh.len() != self.len() {
-            return Err(LedgerError::TreeMismatch(
-                "the files hold a different number of entries",
-            ));
-        }
-        let root = fresh
-            .root(fresh.len())
-            .ok_or(LedgerError::TreeMismatch("empty root"))?;
-        if Some(root) != self.tree.root(self.len()) {
-            return Err(LedgerError::TreeMismatch(
-                "the tree head differs from a rebuilt tree",
-            ));
-        }
-        if prev != self.last_hash {
-            return Err(LedgerError::Chain {
-                index: self.len().saturating_sub(1),
-                reason: "last hash differs",
-            });
-        }
-        Ok(VerifyReport {
-            entries: fresh.len(),
-            root,
-            last_hash: prev,
-        })
     }
 
     /// The tree head of the first `size` entries.
