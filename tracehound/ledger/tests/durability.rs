@@ -1,8 +1,11 @@
 //! Segment files on disk: reopen, rolling, torn tails at every byte offset, corruption in
 //! the middle, fsync policy acknowledgements, and tampering found by `verify`.
 
+mod common;
+
+use common::segments;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tracehound_core::audit::{AuditChain, ChainHash, RecordKind};
@@ -38,16 +41,6 @@ fn append_n(ledger: &mut Ledger, n: u64) {
             })
             .unwrap();
     }
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    out.sort();
-    out
 }
 
 fn copy_dir(from: &Path, to: &Path) {

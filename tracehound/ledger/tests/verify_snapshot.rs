@@ -3,9 +3,11 @@
 //! being written) is not part of the result, and damage inside the captured prefix is
 //! still found.
 
+mod common;
+
+use common::segments;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tracehound_core::audit::RecordKind;
@@ -35,16 +37,6 @@ fn append_n(ledger: &mut Ledger, n: u64) {
             })
             .unwrap();
     }
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    out.sort();
-    out
 }
 
 /// Byte offset of entry `index` in `seg`, whose first entry is `first`.
