@@ -7,7 +7,7 @@
 //! caller drains (the core does no I/O); requests are built, and signed, at drain time.
 //!
 //! A subscriber that cannot use more events of some types for now (the notifier, when
-//! every sink that wants them is full) says so with [`Subscription::refuse`]; the hot
+//! every sink that wants them is full) says so with [`Subscription::set_refused`]; the hot
 //! path ([`NotificationEmitter::emit_with`]) then sheds those events before building
 //! them — one counter instead of an allocation, a queue push and the consumer's work —
 //! and counts them per subscriber as shed.
@@ -131,7 +131,7 @@ struct SubscriberQueue {
     queue: ArrayQueue<Arc<Event>>,
     /// Events lost because the queue was full.
     dropped: AtomicU64,
-    /// Bit set of types the subscriber refuses for now ([`Subscription::refuse`]).
+    /// Bit set of types the subscriber refuses for now ([`Subscription::set_refused`]).
     refused: AtomicU8,
     /// Events of refused types, counted instead of queued. The emitter's total is
     /// summed from these when asked, so shedding adds one counter of this subscriber's
@@ -284,7 +284,7 @@ impl NotificationEmitter {
     /// The event is built, from the closure taken out of `body`, for the first taker;
     /// when nobody takes it the closure stays in the slot. Returns the event if it was
     /// built. Its number (`evt-{n}`) is drawn when it is built, so shed events leave no
-    /// gaps and cost no shared counter beyond the per-type count.
+    /// gaps: a shed costs the per-type count and the refusing subscriber's `shed`.
     fn dispatch<F: FnOnce() -> EventBody>(
         &self,
         event_type: EventType,

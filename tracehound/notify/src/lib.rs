@@ -11,7 +11,7 @@
 //!
 //! * [`record`] — the metadata record (allowlisted payload keys only; never payload bytes).
 //! * [`coalesce`] — one record per key per window, with counts.
-//! * [`format`] — bodies for webhook (v1), Splunk HEC, Elasticsearch (ECS), Datadog and
+//! * [`format`](mod@format) — bodies for webhook (v1), Splunk HEC, Elasticsearch (ECS), Datadog and
 //!   OCSF; no I/O.
 //! * [`sink`] — sink settings and request building; [`backoff`] — retry delays.
 //! * [`Notifier`] — the running pipeline: `submit`, `stats`, `purge_matching`, `shutdown`.
