@@ -11,8 +11,10 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use parking_lot::Mutex;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::keyfile::{self, KeyFile, KeyId, KeyMeta, KEY_LEN, MAX_FIELD_LEN};
+use crate::keyfile::{self, KeyFile, KeyId, KeyMeta};
 use crate::VaultError;
+
+mod issue;
 
 /// Bytes of the random nonce that starts every ciphertext.
 pub const NONCE_LEN: usize = 12;
@@ -20,6 +22,12 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 /// Largest key file read at open (a valid one is far smaller).
 const MAX_KEY_FILE: u64 = 256 * 1024;
+/// Writer locks (striped by key id) serializing writes and the shredding of one key file.
+const WRITER_STRIPES: usize = 64;
+
+/// A test hook run while a key file is written (see `issue::Step`).
+#[cfg(test)]
+type WriteHook = std::sync::Arc<dyn Fn(&KeyId, issue::Step) + Send + Sync>;
 
 /// Counters for operators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +50,9 @@ struct Index {
     by_signature: HashMap<String, KeyId>,
     by_source: HashMap<String, Vec<KeyId>>,
     by_scent: HashMap<String, Vec<KeyId>>,
+    /// Signatures whose key is being created (file being written, lock released), with
+    /// the number of callers creating it: each counts as one key against `max_keys`.
+    pending: HashMap<String, usize>,
 }
 
 impl Index {
@@ -100,8 +111,13 @@ pub struct Vault {
     destroyed: AtomicU64,
     metadata_not_recorded: AtomicU64,
     unreadable: u64,
-    /// Keys held (mirrors the index, so `stats` never waits on the lock held over fsync).
+    /// Keys held (mirrors the index, so `stats` never waits on the index lock).
     keys: AtomicU64,
+    /// Held while a key's file is rewritten or shredded (see `issue`): never taken while
+    /// holding `index`.
+    writers: [Mutex<()>; WRITER_STRIPES],
+    #[cfg(test)]
+    hook: Mutex<Option<WriteHook>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -193,6 +209,9 @@ impl Vault {
             unreadable,
             keys: AtomicU64::new(index.meta.len() as u64),
             index: Mutex::new(index),
+            writers: std::array::from_fn(|_| Mutex::new(())),
+            #[cfg(test)]
+            hook: Mutex::new(None),
         })
     }
 
@@ -221,52 +240,6 @@ impl Vault {
             metadata_not_recorded: self.metadata_not_recorded.load(Ordering::Relaxed),
             unreadable: self.unreadable,
         }
-    }
-
-    /// The key for `meta.signature`, created (random key, file written and synced) on
-    /// first use; an existing key's file is rewritten when `meta` names sources or scent
-    /// ids it did not record yet.
-    pub fn key_for(&self, meta: &KeyMeta) -> Result<KeyId, VaultError> {
-        if meta.signature.is_empty() || meta.signature.len() > MAX_FIELD_LEN {
-            return Err(VaultError::Invalid(
-                "signature must be 1 to 1024 bytes long",
-            ));
-        }
-        let mut index = self.index.lock();
-        if let Some(&id) = index.by_signature.get(&meta.signature) {
-            let mut merged = index.meta.get(&id).cloned().unwrap_or_default();
-            let (changed, dropped) = merged.merge(meta);
-            self.metadata_not_recorded
-                .fetch_add(dropped as u64, Ordering::Relaxed);
-            if changed {
-                let key = read_key_file(&self.path_of(&id))?.key;
-                self.write_key_file(&id, &key, &merged)?;
-                index.link(id, &merged);
-                index.meta.insert(id, merged);
-            }
-            return Ok(id);
-        }
-        if index.meta.len() >= self.max_keys {
-            return Err(VaultError::Full { max: self.max_keys });
-        }
-        let mut id = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut id).map_err(|_| VaultError::Crypto("random key id"))?;
-        let id = KeyId(id);
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| VaultError::Crypto("random key"))?;
-        let mut stored = KeyMeta {
-            signature: meta.signature.clone(),
-            ..KeyMeta::default()
-        };
-        let (_, dropped) = stored.merge(meta);
-        self.metadata_not_recorded
-            .fetch_add(dropped as u64, Ordering::Relaxed);
-        self.write_key_file(&id, &key, &stored)?;
-        index.link(id, &stored);
-        index.meta.insert(id, stored);
-        self.keys.store(index.meta.len() as u64, Ordering::Relaxed);
-        self.created.fetch_add(1, Ordering::Relaxed);
-        Ok(id)
     }
 
     /// The key sealing `signature`'s evidence, if the vault holds one.
@@ -340,16 +313,21 @@ impl Vault {
     /// Destroys key `id`: its file is overwritten with zeros, synced, unlinked and the
     /// directory synced; the index forgets its metadata. `Ok(false)` if it was not held
     /// (destroying is idempotent).
+    ///
+    /// The index forgets the key first (short lock), then the file is shredded without
+    /// the index lock (lookups and stats never wait on the fsyncs) but holding the key's
+    /// writer lock: a metadata rewrite by [`key_for`](Self::key_for) in flight finishes
+    /// first and its file is the one shredded; one that starts later sees the key gone
+    /// and writes nothing. So no key file is left once this returns `Ok`. A key made
+    /// meanwhile for the same signature gets a new id and file.
     pub fn destroy(&self, id: &KeyId) -> Result<bool, VaultError> {
-        // Forget it first (short lock), then shred without the lock: lookups and stats
-        // never wait on the fsyncs. A key made meanwhile for the same signature gets a
-        // new id and file.
         let meta = {
             let mut index = self.index.lock();
             let meta = index.unlink(*id);
             self.keys.store(index.meta.len() as u64, Ordering::Relaxed);
             meta
         };
+        let _writing = self.writer(id).lock();
         let path = self.path_of(id);
         let shredded = match std::fs::symlink_metadata(&path) {
             Ok(_) => shred(&path)
@@ -378,6 +356,18 @@ impl Vault {
         Ok(existed || known)
     }
 
+    /// The writer lock of key `id` (see `issue`).
+    fn writer(&self, id: &KeyId) -> &Mutex<()> {
+        &self.writers[usize::from(id.0[0]) % WRITER_STRIPES]
+    }
+
+    /// Test hook: `hook` runs before and after each key file write (see `issue::Step`),
+    /// without the index lock.
+    #[cfg(test)]
+    fn set_write_hook(&self, hook: Option<WriteHook>) {
+        *self.hook.lock() = hook;
+    }
+
     fn path_of(&self, id: &KeyId) -> PathBuf {
         self.dir.join(format!("{}.key", id.to_hex()))
     }
@@ -402,36 +392,6 @@ impl Vault {
         let unbound = UnboundKey::new(&AES_256_GCM, file.key.as_ref())
             .map_err(|_| VaultError::Crypto("bad key length"))?;
         Ok(LessSafeKey::new(unbound))
-    }
-
-    /// Writes a key file atomically: a 0600 staging file, synced, renamed over the
-    /// final name, then the directory synced.
-    fn write_key_file(
-        &self,
-        id: &KeyId,
-        key: &[u8; KEY_LEN],
-        meta: &KeyMeta,
-    ) -> Result<(), VaultError> {
-        let bytes = keyfile::encode(id, key, meta);
-        let tmp = self.dir.join(format!("{}.tmp", id.to_hex()));
-        let written = (|| -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = shred(&tmp);
-            return Err(VaultError::io(&tmp, "cannot write the key file", e));
-        }
-        let path = self.path_of(id);
-        std::fs::rename(&tmp, &path)
-            .map_err(|e| VaultError::io(&path, "cannot install the key file", e))?;
-        sync_dir(&self.dir)
     }
 }
 
@@ -588,3 +548,7 @@ mod tests {
 #[cfg(test)]
 #[path = "vault_hygiene_tests.rs"]
 mod hygiene_tests;
+
+#[cfg(test)]
+#[path = "vault_concurrency_tests.rs"]
+mod concurrency_tests;

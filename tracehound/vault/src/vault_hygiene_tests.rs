@@ -1,6 +1,7 @@
 //! Key material hygiene: no symlinked key files, exactly sized key file buffers.
 
 use super::*;
+use crate::keyfile::KEY_LEN;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
