@@ -126,7 +126,7 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Plans and applies the policy in force once. `Ok(None)` when `[lifecycle]` is not
 /// configured. With `wait`, returns only once the evacuations it queued are written (at
-/// most [`WAIT_LIMIT`](crate::cold_rpc::WAIT_LIMIT), without holding the run lock).
+/// most the evacuation RPC's wait limit, 30 s, without holding the run lock).
 ///
 /// The run itself is a spawned task that the caller only awaits: a client that goes away
 /// (or a periodic task aborted at shutdown) cannot cancel it between an audit record and

@@ -1,5 +1,5 @@
 //! The on-disk byte layout of segments and frames, as pure functions over byte slices
-//! (the file code in [`crate::segment`] and the fuzz target both use them).
+//! (the file code in the `segment` module and the fuzz target both use them).
 //!
 //! ```text
 //! segment = header frame*

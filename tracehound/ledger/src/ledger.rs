@@ -109,8 +109,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger in `dir`; see [`open::open`] for what is
-    /// checked and repaired.
+    /// Opens (creating if needed) the ledger in `dir`. Every segment's framing and order
+    /// are checked; only a torn tail of the last segment (what a crash leaves) is
+    /// repaired, and each repair is listed in the [`OpenReport`].
     pub fn open(
         dir: impl AsRef<Path>,
         config: LedgerConfig,

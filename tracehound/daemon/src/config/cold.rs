@@ -55,7 +55,7 @@ const MAX_QUEUE: usize = 1 << 20;
 pub const MAX_QUEUE_BYTES: u64 = 1 << 30;
 
 impl ColdSection {
-    /// Checks that a full evacuation queue stays within [`MAX_QUEUE_BYTES`]: the queue is
+    /// Checks that a full evacuation queue stays within `MAX_QUEUE_BYTES` (1 GiB): the queue is
     /// bounded by count, and each entry holds at most one payload of `max_payload_size`.
     pub fn validate_queue_bytes(
         &self,

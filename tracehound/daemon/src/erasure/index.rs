@@ -168,7 +168,7 @@ pub struct Links {
 
 impl ErasureIndex {
     /// Remembers at most `capacity` signatures and `capacity` times
-    /// [`LINKS_PER_SIGNATURE`] links (oldest signatures forgotten first).
+    /// `LINKS_PER_SIGNATURE` (4) links (oldest signatures forgotten first).
     pub fn new(capacity: usize) -> Self {
         ErasureIndex {
             inner: Mutex::new(Inner::default()),
