@@ -7,6 +7,10 @@ use std::time::Duration;
 use tracehound_core::agent::AgentConfig;
 use tracehound_tower::LayerConfig;
 
+/// The longest busy-polling window accepted: beyond a few milliseconds polling no longer
+/// saves a wake-up, it only burns CPU.
+pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
+
 /// Everything [`Proxy::bind`](crate::Proxy::bind) needs.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -25,6 +29,17 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// How long in-flight requests may run on after a stop was asked for.
     pub shutdown_grace: Duration,
+    /// When set (and not zero), each serving thread polls its sockets for this long after
+    /// every request event instead of sleeping: lower latency below saturation on VMs
+    /// where waking an idle vCPU is slow, for CPU while traffic flows, up to a whole core
+    /// per serving thread (`--busy-poll-us` in `tracehound proxy --help`). At most [`MAX_BUSY_POLL`]. Needs
+    /// current-thread runtimes: [`Proxy::bind`] and [`Proxy::bind_with_workers`] refuse
+    /// it on a multi-thread one ([`run`](crate::run), behind `tracehound proxy`, uses
+    /// current-thread ones).
+    ///
+    /// [`Proxy::bind`]: crate::Proxy::bind
+    /// [`Proxy::bind_with_workers`]: crate::Proxy::bind_with_workers
+    pub busy_poll: Option<Duration>,
 }
 
 impl ProxyConfig {
@@ -38,6 +53,7 @@ impl ProxyConfig {
             detector_url: None,
             connect_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            busy_poll: None,
         }
     }
 }

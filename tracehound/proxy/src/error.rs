@@ -46,6 +46,9 @@ pub enum ConfigError {
     /// The Tracehound agent refused its configuration.
     #[error("agent configuration: {0}")]
     Agent(String),
+    /// Busy polling cannot run as configured (window too long, or a multi-thread runtime).
+    #[error("busy polling: {0}")]
+    BusyPoll(String),
     /// The tower layer refused its configuration.
     #[error("layer configuration: {0}")]
     Layer(String),

@@ -21,6 +21,7 @@
 
 mod affinity;
 mod args;
+mod busy_poll;
 mod config;
 pub mod detector;
 mod error;
@@ -34,7 +35,7 @@ mod upstream;
 
 pub use affinity::{AffinityError, UpstreamSlot};
 pub use args::ProxyArgs;
-pub use config::ProxyConfig;
+pub use config::{ProxyConfig, MAX_BUSY_POLL};
 pub use error::{ConfigError, ProxyError};
 pub use forward::{ForwardStats, Forwarder, ProxyBody};
 pub use proxy::{Proxy, RunningProxy};

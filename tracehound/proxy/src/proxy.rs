@@ -11,7 +11,8 @@ use tower::Layer;
 use tracehound_core::agent::Agent;
 use tracehound_tower::{LayerStats, TracehoundLayer};
 
-use crate::config::ProxyConfig;
+use crate::busy_poll::BusyPolling;
+use crate::config::{ProxyConfig, MAX_BUSY_POLL};
 use crate::detector::{DetectorStats, HttpDetector};
 use crate::error::{ConfigError, ProxyError};
 use crate::forward::{ForwardStats, Forwarder};
@@ -44,6 +45,7 @@ impl Proxy {
         config: ProxyConfig,
         workers: usize,
     ) -> Result<RunningProxy, ProxyError> {
+        let busy_poll = busy_polling(config.busy_poll)?;
         let upstream = Upstream::parse(&config.upstream)?;
         let agent =
             Arc::new(Agent::new(config.agent).map_err(|e| ConfigError::Agent(e.to_string()))?);
@@ -105,8 +107,12 @@ impl Proxy {
                 .enable_all()
                 .build()
                 .map_err(bind_error)?;
-            let (service, stopped, grace) =
-                (service.clone(), stopped.clone(), config.shutdown_grace);
+            let (service, stopped, grace, busy_poll) = (
+                service.clone(),
+                stopped.clone(),
+                config.shutdown_grace,
+                busy_poll.clone(),
+            );
             let (done, done_rx) = oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("proxy-worker-{index}"))
@@ -115,7 +121,9 @@ impl Proxy {
                         // The clone shares the (non-blocking) socket; it must be
                         // registered with this thread's runtime.
                         match TcpListener::from_std(std_listener) {
-                            Ok(listener) => serve(listener, service, stopped, grace).await,
+                            Ok(listener) => {
+                                serve(listener, service, stopped, grace, busy_poll).await
+                            }
                             Err(error) => tracing::warn!(%error, "worker cannot listen"),
                         }
                     });
@@ -125,7 +133,13 @@ impl Proxy {
             worker_done.push(done_rx);
         }
         drop(shared);
-        let task = tokio::spawn(serve(listener, service, stopped, config.shutdown_grace));
+        let task = tokio::spawn(serve(
+            listener,
+            service,
+            stopped,
+            config.shutdown_grace,
+            busy_poll.clone(),
+        ));
         Ok(RunningProxy {
             local_addr,
             agent,
@@ -135,8 +149,33 @@ impl Proxy {
             stop,
             task,
             worker_done,
+            busy_poll,
         })
     }
+}
+
+/// Checks the busy-polling window (zero: off) and that the caller's runtime can poll.
+fn busy_polling(window: Option<Duration>) -> Result<Option<BusyPolling>, ConfigError> {
+    let Some(window) = window.filter(|w| !w.is_zero()) else {
+        return Ok(None);
+    };
+    if window > MAX_BUSY_POLL {
+        return Err(ConfigError::BusyPoll(format!(
+            "a window of {window:?} is longer than the {MAX_BUSY_POLL:?} allowed"
+        )));
+    }
+    if tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        // A multi-thread runtime shares one I/O driver among its workers: the poll loop
+        // would keep a worker turning without keeping the sockets' thread awake.
+        return Err(ConfigError::BusyPoll(
+            "needs a current-thread tokio runtime (`#[tokio::main(flavor = \"current_thread\")]`; \
+             `tracehound proxy` runs one per core)"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(BusyPolling::new(window)))
 }
 
 /// A proxy serving on its own tasks.
@@ -152,6 +191,7 @@ pub struct RunningProxy {
     task: JoinHandle<()>,
     /// One receiver per worker thread; resolves (or errors) once its runtime has ended.
     worker_done: Vec<oneshot::Receiver<()>>,
+    busy_poll: Option<BusyPolling>,
 }
 
 impl RunningProxy {
@@ -174,6 +214,12 @@ impl RunningProxy {
     /// Forwarding counters (answers passed back, 502s).
     pub fn forward_stats(&self) -> &ForwardStats {
         &self.forward_stats
+    }
+
+    /// Busy-polling windows started so far over all serving threads (0 when busy polling
+    /// is off): how often a request event found a thread asleep and set it polling.
+    pub fn busy_poll_windows(&self) -> u64 {
+        self.busy_poll.as_ref().map_or(0, BusyPolling::windows)
     }
 
     /// Detector callout counters, when a detector endpoint is configured.

@@ -20,15 +20,19 @@ use tower::ServiceExt;
 use tracehound_tower::PeerAddr;
 
 use crate::affinity::UpstreamSlot;
+use crate::busy_poll::{Activity, BusyPolling};
 use crate::forward::BoxError;
 
 /// Serves `service` on every connection `listener` accepts until `stop` turns true, then
-/// lets open connections finish for up to `grace`.
+/// lets open connections finish for up to `grace`. With `busy_poll`, this thread polls
+/// its sockets for one window after each request event instead of sleeping
+/// ([`crate::busy_poll`]); it must then run on a current-thread runtime.
 pub(crate) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    busy_poll: Option<BusyPolling>,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -43,6 +47,8 @@ pub(crate) async fn serve<S, B>(
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let poller = busy_poll.as_ref().map(BusyPolling::spawn);
+    let activity = poller.as_ref().map(|p| Arc::clone(p.activity()));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -53,6 +59,7 @@ pub(crate) async fn serve<S, B>(
                         inner: service.clone(),
                         peer,
                         upstream: UpstreamSlot::new(),
+                        activity: activity.clone(),
                     };
                     let conn = builder
                         .serve_connection(TokioIo::new(stream), conn_service)
@@ -87,6 +94,7 @@ pub(crate) async fn serve<S, B>(
             "connections still open after the grace period; dropped"
         );
     }
+    drop(poller);
 }
 
 /// The per-connection hyper service: adds the peer address and the connection's
@@ -96,6 +104,8 @@ struct ConnService<S> {
     inner: S,
     peer: SocketAddr,
     upstream: UpstreamSlot,
+    /// This thread's activity clock when busy polling is on.
+    activity: Option<Arc<Activity>>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
@@ -112,6 +122,16 @@ where
         req.extensions_mut().insert(PeerAddr(self.peer));
         req.extensions_mut().insert(self.upstream.clone());
         let inner = self.inner.clone();
-        Box::pin(async move { inner.oneshot(req).await.map_err(Into::into) })
+        let activity = self.activity.clone();
+        if let Some(activity) = &activity {
+            activity.touch();
+        }
+        Box::pin(async move {
+            let response = inner.oneshot(req).await.map_err(Into::into);
+            if let Some(activity) = &activity {
+                activity.touch();
+            }
+            response
+        })
     }
 }

@@ -83,10 +83,39 @@ fn bad_values_are_refused() {
         &["--quarantine-status", "99"],
         &["--max-body-bytes", "0"],
         &["--forwarded-header", "via"],
+        &["--busy-poll-us", "10001"],
     ] {
         let args = parse(flags).expect("parses");
         assert!(args.to_config().is_err(), "{flags:?} accepted");
     }
+}
+
+#[test]
+fn busy_polling_is_off_unless_asked_for_and_works_with_a_config_file() {
+    let off = parse(&[]).expect("parses").to_config().expect("valid");
+    assert_eq!(off.busy_poll, None);
+    let zero = parse(&["--busy-poll-us", "0"]).expect("parses");
+    assert_eq!(zero.to_config().expect("valid").busy_poll, None);
+    let on = parse(&["--busy-poll-us", "250"]).expect("parses");
+    assert_eq!(
+        on.to_config().expect("valid").busy_poll,
+        Some(std::time::Duration::from_micros(250))
+    );
+
+    // Not a tuning flag: it is kept next to --config.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("proxy.toml");
+    std::fs::write(&path, "[rate_limit]\nmax_requests = 3\n").expect("write");
+    let path_text = path.to_str().expect("utf-8 path");
+    let config = parse(&["--config", path_text, "--busy-poll-us", "100"])
+        .expect("parses")
+        .to_config()
+        .expect("valid");
+    assert_eq!(
+        config.busy_poll,
+        Some(std::time::Duration::from_micros(100))
+    );
+    assert_eq!(config.agent.rate_limit.max_requests, 3);
 }
 
 #[test]
