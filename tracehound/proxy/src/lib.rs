@@ -24,6 +24,7 @@ mod args;
 mod busy_poll;
 mod config;
 pub mod detector;
+mod dispatch;
 mod error;
 mod file;
 mod forward;

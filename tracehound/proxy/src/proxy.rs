@@ -1,6 +1,7 @@
 //! Assembling and running the proxy: agent, detector, layer, forwarder, listener.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tracehound_tower::{LayerStats, TracehoundLayer};
 use crate::busy_poll::BusyPolling;
 use crate::config::{ProxyConfig, MAX_BUSY_POLL};
 use crate::detector::{DetectorStats, HttpDetector};
+use crate::dispatch::{accept_loop, ServingThread};
 use crate::error::{ConfigError, ProxyError};
 use crate::forward::{ForwardStats, Forwarder};
 use crate::server::serve;
@@ -35,7 +37,8 @@ impl Proxy {
     }
 
     /// Like [`Proxy::bind`], plus `workers` threads that each run a single-threaded tokio
-    /// runtime accepting on the same listener, with the same layer, agent and upstream.
+    /// runtime, with the same layer, agent and upstream. The calling runtime accepts and
+    /// hands each connection to the thread (itself included) with the fewest open ones.
     ///
     /// A connection, its requests and its upstream connection then stay on one thread:
     /// no task migrates and no thread has to wake another, which a work-stealing runtime
@@ -85,61 +88,40 @@ impl Proxy {
             addr: config.listen,
             source,
         };
-        // Workers need their own handles on the socket; the std form can be cloned (and
-        // stays non-blocking).
-        let (listener, shared) = match workers {
-            0 => (listener, None),
-            _ => {
-                let shared = listener.into_std().map_err(bind_error)?;
-                let own = shared.try_clone().map_err(bind_error)?;
-                (
-                    TcpListener::from_std(own).map_err(bind_error)?,
-                    Some(shared),
-                )
-            }
-        };
-        for (index, shared) in std::iter::repeat_n(shared.as_ref(), workers)
-            .flatten()
-            .enumerate()
-        {
-            let std_listener = shared.try_clone().map_err(bind_error)?;
+        // This thread accepts; it and every worker serve what it hands them.
+        let (own, own_handed) = ServingThread::new();
+        let mut threads = vec![own];
+        for index in 0..workers {
+            let (thread, handed) = ServingThread::new();
+            threads.push(thread);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(bind_error)?;
-            let (service, stopped, grace, busy_poll) = (
-                service.clone(),
-                stopped.clone(),
-                config.shutdown_grace,
-                busy_poll.clone(),
-            );
+            let (service, grace, busy_poll) =
+                (service.clone(), config.shutdown_grace, busy_poll.clone());
             let (done, done_rx) = oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("proxy-worker-{index}"))
                 .spawn(move || {
-                    runtime.block_on(async move {
-                        // The clone shares the (non-blocking) socket; it must be
-                        // registered with this thread's runtime.
-                        match TcpListener::from_std(std_listener) {
-                            Ok(listener) => {
-                                serve(listener, service, stopped, grace, busy_poll).await
-                            }
-                            Err(error) => tracing::warn!(%error, "worker cannot listen"),
-                        }
-                    });
+                    runtime.block_on(serve(handed, service, grace, busy_poll));
                     let _ = done.send(());
                 })
                 .map_err(bind_error)?;
             worker_done.push(done_rx);
         }
-        drop(shared);
-        let task = tokio::spawn(serve(
-            listener,
+        let loads = threads.iter().map(ServingThread::load).collect();
+        let serve_here = serve(
+            own_handed,
             service,
-            stopped,
             config.shutdown_grace,
             busy_poll.clone(),
-        ));
+        );
+        let task = tokio::spawn(async move {
+            // Accepting ends at the stop; serving here ends once the accept loop (the
+            // sender) is gone and the open connections have drained.
+            tokio::join!(accept_loop(listener, threads, stopped), serve_here);
+        });
         Ok(RunningProxy {
             local_addr,
             agent,
@@ -150,6 +132,7 @@ impl Proxy {
             task,
             worker_done,
             busy_poll,
+            loads,
         })
     }
 }
@@ -192,6 +175,8 @@ pub struct RunningProxy {
     /// One receiver per worker thread; resolves (or errors) once its runtime has ended.
     worker_done: Vec<oneshot::Receiver<()>>,
     busy_poll: Option<BusyPolling>,
+    /// Open connections of each serving thread (the accepting one first).
+    loads: Vec<Arc<AtomicUsize>>,
 }
 
 impl RunningProxy {
@@ -214,6 +199,15 @@ impl RunningProxy {
     /// Forwarding counters (answers passed back, 502s).
     pub fn forward_stats(&self) -> &ForwardStats {
         &self.forward_stats
+    }
+
+    /// Open client connections of each serving thread, the accepting thread's first (one
+    /// entry per thread: `workers + 1`). New connections go to the thread with the fewest.
+    pub fn open_connections(&self) -> Vec<usize> {
+        self.loads
+            .iter()
+            .map(|load| load.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Busy-polling windows started so far over all serving threads (0 when busy polling

@@ -1,5 +1,6 @@
-//! The listening side: accepts connections, serves HTTP/1.1 or HTTP/2 (prior knowledge)
-//! on each, tags every request with the peer address, and stops gracefully.
+//! The serving side: serves HTTP/1.1 or HTTP/2 (prior knowledge) on each connection the
+//! accept loop hands to this thread, tags every request with the peer address, and stops
+//! gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,23 +15,24 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tracehound_tower::PeerAddr;
 
 use crate::affinity::UpstreamSlot;
 use crate::busy_poll::{Activity, BusyPolling};
+use crate::dispatch::Handoff;
 use crate::forward::BoxError;
 
-/// Serves `service` on every connection `listener` accepts until `stop` turns true, then
-/// lets open connections finish for up to `grace`. With `busy_poll`, this thread polls
-/// its sockets for one window after each request event instead of sleeping
-/// ([`crate::busy_poll`]); it must then run on a current-thread runtime.
+/// Serves `service` on every connection handed to this thread (see [`crate::dispatch`])
+/// until the accept loop has stopped and nothing is left to take, then lets open
+/// connections finish for up to `grace`. With `busy_poll`, this thread polls its sockets
+/// for one window after each request event instead of sleeping ([`crate::busy_poll`]); it
+/// must then run on a current-thread runtime.
 pub(crate) async fn serve<S, B>(
-    listener: TcpListener,
+    mut handed: mpsc::UnboundedReceiver<Handoff>,
     service: S,
-    mut stop: watch::Receiver<bool>,
     grace: Duration,
     busy_poll: Option<BusyPolling>,
 ) where
@@ -49,42 +51,33 @@ pub(crate) async fn serve<S, B>(
     let graceful = GracefulShutdown::new();
     let poller = busy_poll.as_ref().map(BusyPolling::spawn);
     let activity = poller.as_ref().map(|p| Arc::clone(p.activity()));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Request/response sized writes: Nagle would hold back the last segment.
-                    let _ = stream.set_nodelay(true);
-                    let conn_service = ConnService {
-                        inner: service.clone(),
-                        peer,
-                        upstream: UpstreamSlot::new(),
-                        activity: activity.clone(),
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), conn_service)
-                        .into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(error) = conn.await {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(error) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
+    while let Some(Handoff { stream, peer, load }) = handed.recv().await {
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%peer, %error, "cannot serve a handed connection");
+                continue;
             }
-        }
+        };
+        // Request/response sized writes: Nagle would hold back the last segment.
+        let _ = stream.set_nodelay(true);
+        let conn_service = ConnService {
+            inner: service.clone(),
+            peer,
+            upstream: UpstreamSlot::new(),
+            activity: activity.clone(),
+        };
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), conn_service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(load);
+        });
     }
-    drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()

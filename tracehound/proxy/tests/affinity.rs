@@ -82,7 +82,7 @@ async fn an_upstream_connection_closed_by_the_upstream_is_reopened() {
 }
 
 #[tokio::test]
-async fn workers_serve_on_the_same_listener_and_stop_on_shutdown() {
+async fn workers_serve_the_same_listener_and_stop_on_shutdown() {
     let upstream = Upstream::start().await;
     let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
     let proxy = Proxy::bind_with_workers(config, 2)
@@ -90,7 +90,7 @@ async fn workers_serve_on_the_same_listener_and_stop_on_shutdown() {
         .expect("proxy starts");
     let addr = proxy.local_addr();
 
-    // Fresh connections each time, so the runtimes share the accepting.
+    // Fresh connections each time, handed to the runtimes in turn.
     for i in 0..12 {
         let version = if i % 2 == 0 {
             Version::HTTP_11
@@ -110,4 +110,41 @@ async fn workers_serve_on_the_same_listener_and_stop_on_shutdown() {
         .expect("workers stop");
     let refused = tokio::net::TcpStream::connect(addr).await;
     assert!(refused.is_err(), "no runtime accepts after shutdown");
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_spread_evenly_over_the_serving_threads() {
+    let upstream = Upstream::start().await;
+    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
+    let proxy = Proxy::bind_with_workers(config, 1)
+        .await
+        .expect("proxy starts");
+    let addr = proxy.local_addr();
+    assert_eq!(proxy.open_connections(), vec![0, 0]);
+
+    // Eight clients, each keeping its one connection open. (With every thread accepting
+    // on a shared listener, such connections all went to whichever thread was awake.)
+    let clients: Vec<_> = (0..8)
+        .map(|_| client::<Full<Bytes>>(Version::HTTP_11))
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        assert_eq!(get(client, addr, &format!("/k/{i}")).await, StatusCode::OK);
+    }
+    assert_eq!(upstream.seen().len(), 8);
+    assert_eq!(
+        proxy.open_connections(),
+        vec![4, 4],
+        "four connections per thread"
+    );
+
+    // Closed connections are no longer counted.
+    drop(clients);
+    tokio::time::timeout(STUCK, async {
+        while proxy.open_connections().iter().sum::<usize>() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("closed connections uncounted");
+    proxy.shutdown().await;
 }
