@@ -1,22 +1,22 @@
-//! The accepting side: one accept loop hands every connection to the serving thread with
-//! the fewest open connections.
+//! Where an accepted connection is served: on the serving thread with the fewest open
+//! connections, which may be another thread than the one that accepted it.
 //!
-//! Why not let every serving thread accept on the shared listener: the thread that happens
-//! to be awake when a burst of connections arrives accepts all of them, and since a
-//! connection stays on the thread that serves it, a client that opens a few long-lived
-//! keep-alive connections at once (a load balancer, a benchmark, a connection pool) can end
-//! up on one core while the others idle. Measured with wrk `-c8` on two cores: all eight
-//! connections on one thread, half the throughput. Choosing by open connections spreads
-//! them evenly whatever the timing; the price is one hand-off per connection (not per
-//! request).
+//! Why: every serving thread accepts on the shared listener, and the thread that happens
+//! to be awake when a burst of connections arrives accepts all of them. Since a connection
+//! stays on the thread that serves it, a client that opens a few long-lived keep-alive
+//! connections at once (a load balancer, a benchmark, a connection pool) could end up on
+//! one core while the others idled: with wrk `-c8` on two cores, two runs in three put all
+//! eight connections on one thread. Routing by open connections spreads them evenly
+//! whatever the timing, while accepting stays on every thread. A connection is handed over
+//! at most once, when accepted (not per request), and one that stays on the accepting
+//! thread is not handed at all.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 /// A connection on its way to the thread that serves it.
 #[derive(Debug)]
@@ -38,6 +38,14 @@ impl LoadGuard {
         load.fetch_add(1, Ordering::Relaxed);
         LoadGuard(Arc::clone(load))
     }
+
+    /// Counts a connection against `load` only if it still holds `seen`: a thread that
+    /// chose by a count another thread has changed since must choose again.
+    fn claim(load: &Arc<AtomicUsize>, seen: usize) -> Option<LoadGuard> {
+        load.compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| LoadGuard(Arc::clone(load)))
+    }
 }
 
 impl Drop for LoadGuard {
@@ -46,8 +54,8 @@ impl Drop for LoadGuard {
     }
 }
 
-/// A serving thread as the accept loop sees it: where to send connections, and how many
-/// it has open.
+/// A serving thread as the routers see it: where to send connections, and how many it
+/// has open.
 #[derive(Debug)]
 pub(crate) struct ServingThread {
     handoff: mpsc::UnboundedSender<Handoff>,
@@ -55,9 +63,9 @@ pub(crate) struct ServingThread {
 }
 
 impl ServingThread {
-    /// A serving thread's two ends: this one for the accept loop, the receiver for the
-    /// thread's own serving loop. The serving loop ends once the accept loop has dropped
-    /// this end and every handed connection has been taken.
+    /// A serving thread's two ends: this one, shared by every thread's [`Router`], and the
+    /// receiver for the thread's own serving loop, which ends once every router has been
+    /// dropped and every handed connection taken.
     pub(crate) fn new() -> (ServingThread, mpsc::UnboundedReceiver<Handoff>) {
         let (handoff, receiver) = mpsc::unbounded_channel();
         let thread = ServingThread {
@@ -82,56 +90,78 @@ fn least_loaded(loads: &[usize], start: usize) -> Option<usize> {
         .min_by_key(|&i| loads[i])
 }
 
-/// Accepts connections on `listener` until `stop` turns true, handing each to the serving
-/// thread with the fewest open connections. Dropping `threads` on return ends their
-/// serving loops once they have taken what was handed to them.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    mut threads: Vec<ServingThread>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut next = 0;
-    let mut loads = Vec::with_capacity(threads.len());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Detach from this runtime: the chosen thread registers it with its own.
-                    let stream = match stream.into_std() {
-                        Ok(stream) => stream,
-                        Err(error) => {
-                            tracing::debug!(%peer, %error, "cannot hand the connection over");
-                            continue;
-                        }
-                    };
-                    loads.clear();
-                    loads.extend(threads.iter().map(|t| t.load.load(Ordering::Relaxed)));
-                    let Some(index) = least_loaded(&loads, next) else {
-                        return; // no serving thread: nothing can serve the connection
-                    };
-                    next = (index + 1) % threads.len();
-                    let handoff = Handoff {
-                        stream,
-                        peer,
-                        load: LoadGuard::new(&threads[index].load),
-                    };
-                    if threads[index].handoff.send(handoff).is_err() {
-                        // That thread's serving loop is gone (its runtime ended): stop
-                        // choosing it; the connection is dropped (closed).
-                        tracing::warn!("a serving thread has stopped; serving on without it");
-                        threads.swap_remove(index);
-                        next = 0;
+/// Compare-and-swap attempts before a router counts its pick regardless.
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// One serving thread's view of all of them: routes the connections it accepts.
+#[derive(Debug)]
+pub(crate) struct Router {
+    threads: Arc<[ServingThread]>,
+    me: usize,
+    next: usize,
+    loads: Vec<usize>,
+}
+
+impl Router {
+    /// The router of serving thread `me` (an index into `threads`).
+    pub(crate) fn new(threads: Arc<[ServingThread]>, me: usize) -> Router {
+        Router {
+            next: me,
+            loads: Vec::with_capacity(threads.len()),
+            threads,
+            me,
+        }
+    }
+
+    /// Picks the least-loaded thread and counts a connection against it. Threads accepting
+    /// at the same moment each claim by compare-and-swap, so a burst still spreads evenly;
+    /// after a few lost races the pick is counted anyway.
+    fn claim_least_loaded(&mut self) -> (usize, LoadGuard) {
+        for _ in 0..CLAIM_ATTEMPTS {
+            self.loads.clear();
+            let loads = self.threads.iter().map(|t| t.load.load(Ordering::Relaxed));
+            self.loads.extend(loads);
+            let index = least_loaded(&self.loads, self.next).unwrap_or(self.me);
+            if let Some(load) = LoadGuard::claim(&self.threads[index].load, self.loads[index]) {
+                self.next = (index + 1) % self.threads.len();
+                return (index, load);
+            }
+        }
+        (self.me, LoadGuard::new(&self.threads[self.me].load))
+    }
+
+    /// Routes a connection accepted on this thread: `Some` (the stream and its count) when
+    /// this thread is to serve it, `None` when it has been handed to another thread (or,
+    /// rarely, could not be detached and was closed).
+    pub(crate) fn route(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(TcpStream, LoadGuard)> {
+        let (index, load) = self.claim_least_loaded();
+        if index == self.me {
+            return Some((stream, load));
+        }
+        // Detach from this runtime: the chosen thread registers it with its own.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "cannot hand the connection over; closed");
+                return None;
+            }
+        };
+        let handoff = Handoff { stream, peer, load };
+        match self.threads[index].handoff.send(handoff) {
+            Ok(()) => None,
+            Err(mpsc::error::SendError(back)) => {
+                // That thread's serving loop has ended (its runtime stopped): serve here.
+                tracing::warn!("a serving thread has stopped; serving its connection here");
+                match TcpStream::from_std(back.stream) {
+                    Ok(stream) => Some((stream, LoadGuard::new(&self.threads[self.me].load))),
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "cannot serve the connection; closed");
+                        None
                     }
-                }
-                Err(error) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
                 }
             }
         }
@@ -163,6 +193,20 @@ mod tests {
         drop(first);
         assert_eq!(load.load(Ordering::Relaxed), 1);
         drop(second);
+        assert_eq!(load.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_claim_on_a_count_that_moved_fails() {
+        let load = Arc::new(AtomicUsize::new(0));
+        let first = LoadGuard::claim(&load, 0).expect("count as seen");
+        assert!(
+            LoadGuard::claim(&load, 0).is_none(),
+            "another thread got there first"
+        );
+        let second = LoadGuard::claim(&load, 1).expect("seen again");
+        assert_eq!(load.load(Ordering::Relaxed), 2);
+        drop((first, second));
         assert_eq!(load.load(Ordering::Relaxed), 0);
     }
 

@@ -15,10 +15,10 @@ use tracehound_tower::{LayerStats, TracehoundLayer};
 use crate::busy_poll::BusyPolling;
 use crate::config::{ProxyConfig, MAX_BUSY_POLL};
 use crate::detector::{DetectorStats, HttpDetector};
-use crate::dispatch::{accept_loop, ServingThread};
+use crate::dispatch::{Router, ServingThread};
 use crate::error::{ConfigError, ProxyError};
 use crate::forward::{ForwardStats, Forwarder};
-use crate::server::serve;
+use crate::server::ServingLoop;
 use crate::upstream::Upstream;
 
 /// How far behind the layer's detector deadline the callout's own deadline lies.
@@ -37,8 +37,10 @@ impl Proxy {
     }
 
     /// Like [`Proxy::bind`], plus `workers` threads that each run a single-threaded tokio
-    /// runtime, with the same layer, agent and upstream. The calling runtime accepts and
-    /// hands each connection to the thread (itself included) with the fewest open ones.
+    /// runtime, with the same layer, agent and upstream. Every thread (the calling
+    /// runtime's included, which counts as one thread even when it is a multi-thread
+    /// runtime) accepts on the listener, and each connection is served by the thread with
+    /// the fewest open ones. [`RunningProxy::shutdown`] waits for the worker threads too.
     ///
     /// A connection, its requests and its upstream connection then stay on one thread:
     /// no task migrates and no thread has to wake another, which a work-stealing runtime
@@ -88,40 +90,43 @@ impl Proxy {
             addr: config.listen,
             source,
         };
-        // This thread accepts; it and every worker serve what it hands them.
-        let (own, own_handed) = ServingThread::new();
-        let mut threads = vec![own];
-        for index in 0..workers {
-            let (thread, handed) = ServingThread::new();
-            threads.push(thread);
+        // Every thread (this one and each worker) accepts on a clone of the listener and
+        // routes each connection to the thread with the fewest open ones.
+        let listener = listener.into_std().map_err(bind_error)?;
+        let (threads, mut receivers): (Vec<_>, Vec<_>) =
+            (0..=workers).map(|_| ServingThread::new()).unzip();
+        let loads = threads.iter().map(ServingThread::load).collect();
+        let threads: Arc<[ServingThread]> = threads.into();
+        let serving_loop = |me: usize, handed| -> Result<ServingLoop<_>, ProxyError> {
+            Ok(ServingLoop {
+                listener: listener.try_clone().map_err(bind_error)?,
+                router: Router::new(Arc::clone(&threads), me),
+                handed,
+                service: service.clone(),
+                stop: stopped.clone(),
+                grace: config.shutdown_grace,
+                busy_poll: busy_poll.clone(),
+            })
+        };
+        let here = serving_loop(0, receivers.remove(0))?;
+        for (index, handed) in receivers.into_iter().enumerate() {
+            let serving = serving_loop(index + 1, handed)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(bind_error)?;
-            let (service, grace, busy_poll) =
-                (service.clone(), config.shutdown_grace, busy_poll.clone());
             let (done, done_rx) = oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("proxy-worker-{index}"))
                 .spawn(move || {
-                    runtime.block_on(serve(handed, service, grace, busy_poll));
+                    runtime.block_on(serving.run());
                     let _ = done.send(());
                 })
                 .map_err(bind_error)?;
             worker_done.push(done_rx);
         }
-        let loads = threads.iter().map(ServingThread::load).collect();
-        let serve_here = serve(
-            own_handed,
-            service,
-            config.shutdown_grace,
-            busy_poll.clone(),
-        );
-        let task = tokio::spawn(async move {
-            // Accepting ends at the stop; serving here ends once the accept loop (the
-            // sender) is gone and the open connections have drained.
-            tokio::join!(accept_loop(listener, threads, stopped), serve_here);
-        });
+        drop(threads);
+        let task = tokio::spawn(here.run());
         Ok(RunningProxy {
             local_addr,
             agent,

@@ -7,8 +7,8 @@ use crate::proxy::Proxy;
 
 /// Runs the proxy until Ctrl-C or SIGTERM, then stops gracefully (in-flight requests
 /// finish). Runs one single-threaded tokio runtime per core (the calling thread's
-/// included, which also accepts and hands each connection to the least-loaded one);
-/// blocks the calling thread.
+/// included), all accepting on the same listener, each connection served by the one with
+/// the fewest open; blocks the calling thread.
 pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     // Warnings (upstream failures, accept errors) are visible by default; RUST_LOG
     // overrides. A subscriber installed by the caller wins.

@@ -1,6 +1,6 @@
-//! The serving side: serves HTTP/1.1 or HTTP/2 (prior knowledge) on each connection the
-//! accept loop hands to this thread, tags every request with the peer address, and stops
-//! gracefully.
+//! A serving thread's loop: accepts on the shared listener, serves HTTP/1.1 or HTTP/2
+//! (prior knowledge) on the connections routed to this thread, tags every request with the
+//! peer address, and stops gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,62 +15,164 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 use tracehound_tower::PeerAddr;
 
 use crate::affinity::UpstreamSlot;
 use crate::busy_poll::{Activity, BusyPolling};
-use crate::dispatch::Handoff;
+use crate::dispatch::{Handoff, LoadGuard, Router};
 use crate::forward::BoxError;
 
-/// Serves `service` on every connection handed to this thread (see [`crate::dispatch`])
-/// until the accept loop has stopped and nothing is left to take, then lets open
-/// connections finish for up to `grace`. With `busy_poll`, this thread polls its sockets
-/// for one window after each request event instead of sleeping ([`crate::busy_poll`]); it
-/// must then run on a current-thread runtime.
-pub(crate) async fn serve<S, B>(
-    mut handed: mpsc::UnboundedReceiver<Handoff>,
-    service: S,
-    grace: Duration,
-    busy_poll: Option<BusyPolling>,
-) where
+/// What one serving thread needs: the shared listener, its router and its hand-off
+/// receiver (see [`crate::dispatch`]), the service stack and the stop signal.
+pub(crate) struct ServingLoop<S> {
+    /// A clone of the shared listener (non-blocking); registered with this thread's
+    /// runtime when the loop starts.
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) router: Router,
+    pub(crate) handed: mpsc::UnboundedReceiver<Handoff>,
+    pub(crate) service: S,
+    pub(crate) stop: watch::Receiver<bool>,
+    /// How long open connections may finish after the stop.
+    pub(crate) grace: Duration,
+    /// With it, this thread polls its sockets for one window after each request event
+    /// instead of sleeping ([`crate::busy_poll`]); it must then be a current-thread
+    /// runtime.
+    pub(crate) busy_poll: Option<BusyPolling>,
+}
+
+impl<S, B> ServingLoop<S>
+where
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The timer enables hyper's HTTP/1 header read timeout (30 s by default): without it
-    // a client could hold a connection open forever by sending headers byte by byte.
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    let poller = busy_poll.as_ref().map(BusyPolling::spawn);
-    let activity = poller.as_ref().map(|p| Arc::clone(p.activity()));
-    while let Some(Handoff { stream, peer, load }) = handed.recv().await {
-        let stream = match TcpStream::from_std(stream) {
-            Ok(stream) => stream,
+    /// Accepts on the listener and serves, on this thread, the connections its router
+    /// keeps here and those other threads hand over, until `stop` turns true; then takes
+    /// what is still being handed over and lets open connections finish for up to `grace`.
+    pub(crate) async fn run(self) {
+        let ServingLoop {
+            listener,
+            mut router,
+            mut handed,
+            service,
+            mut stop,
+            grace,
+            busy_poll,
+        } = self;
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => Some(listener),
             Err(error) => {
-                tracing::warn!(%peer, %error, "cannot serve a handed connection");
-                continue;
+                // Still serve what other threads hand over.
+                tracing::warn!(%error, "a serving thread cannot listen");
+                None
             }
         };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The timer enables hyper's HTTP/1 header read timeout (30 s by default): without
+        // it a client could hold a connection open forever by sending headers byte by byte.
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        let poller = busy_poll.as_ref().map(BusyPolling::spawn);
+        let conns = Connections {
+            builder,
+            graceful: GracefulShutdown::new(),
+            service,
+            activity: poller.as_ref().map(|p| Arc::clone(p.activity())),
+        };
+        loop {
+            tokio::select! {
+                accepted = accept(listener.as_ref()) => match accepted {
+                    Ok((stream, peer)) => {
+                        if let Some((stream, load)) = router.route(stream, peer) {
+                            conns.serve(stream, peer, load);
+                        }
+                    }
+                    Err(error) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(handoff) = handed.recv() => conns.serve_handed(handoff),
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(listener);
+        // Every thread drops its router at the stop: the channel closes once all have, and
+        // what they handed over until then is served here.
+        drop(router);
+        while let Some(handoff) = handed.recv().await {
+            conns.serve_handed(handoff);
+        }
+        if tokio::time::timeout(grace, conns.graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "connections still open after the grace period; dropped"
+            );
+        }
+        drop(poller);
+    }
+}
+
+/// Accepts one connection, or never resolves without a listener.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One thread's connections: how they are served and watched for the graceful stop.
+struct Connections<S> {
+    builder: auto::Builder<TokioExecutor>,
+    graceful: GracefulShutdown,
+    service: S,
+    activity: Option<Arc<Activity>>,
+}
+
+impl<S, B> Connections<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Registers a connection handed over by another thread and serves it.
+    fn serve_handed(&self, Handoff { stream, peer, load }: Handoff) {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => self.serve(stream, peer, load),
+            Err(error) => tracing::warn!(%peer, %error, "cannot serve a handed connection"),
+        }
+    }
+
+    /// Serves one connection on a task of this thread; `load` counts it until it ends.
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, load: LoadGuard) {
         // Request/response sized writes: Nagle would hold back the last segment.
         let _ = stream.set_nodelay(true);
         let conn_service = ConnService {
-            inner: service.clone(),
+            inner: self.service.clone(),
             peer,
             upstream: UpstreamSlot::new(),
-            activity: activity.clone(),
+            activity: self.activity.clone(),
         };
-        let conn = builder
+        let conn = self
+            .builder
             .serve_connection(TokioIo::new(stream), conn_service)
             .into_owned();
-        let conn = graceful.watch(conn);
+        let conn = self.graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
@@ -78,16 +180,6 @@ pub(crate) async fn serve<S, B>(
             drop(load);
         });
     }
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "connections still open after the grace period; dropped"
-        );
-    }
-    drop(poller);
 }
 
 /// The per-connection hyper service: adds the peer address and the connection's

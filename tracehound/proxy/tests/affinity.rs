@@ -82,7 +82,7 @@ async fn an_upstream_connection_closed_by_the_upstream_is_reopened() {
 }
 
 #[tokio::test]
-async fn workers_serve_the_same_listener_and_stop_on_shutdown() {
+async fn workers_share_the_serving_and_stop_on_shutdown() {
     let upstream = Upstream::start().await;
     let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
     let proxy = Proxy::bind_with_workers(config, 2)
@@ -90,7 +90,7 @@ async fn workers_serve_the_same_listener_and_stop_on_shutdown() {
         .expect("proxy starts");
     let addr = proxy.local_addr();
 
-    // Fresh connections each time, handed to the runtimes in turn.
+    // Fresh connections each time, spread over the runtimes.
     for i in 0..12 {
         let version = if i % 2 == 0 {
             Version::HTTP_11
@@ -113,7 +113,7 @@ async fn workers_serve_the_same_listener_and_stop_on_shutdown() {
 }
 
 #[tokio::test]
-async fn keep_alive_connections_are_spread_evenly_over_the_serving_threads() {
+async fn a_burst_of_keep_alive_connections_is_spread_evenly_over_the_serving_threads() {
     let upstream = Upstream::start().await;
     let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
     let proxy = Proxy::bind_with_workers(config, 1)
@@ -122,13 +122,29 @@ async fn keep_alive_connections_are_spread_evenly_over_the_serving_threads() {
     let addr = proxy.local_addr();
     assert_eq!(proxy.open_connections(), vec![0, 0]);
 
-    // Eight clients, each keeping its one connection open. (With every thread accepting
-    // on a shared listener, such connections all went to whichever thread was awake.)
+    // Eight clients (half HTTP/1.1, half HTTP/2) connect at once and keep their one
+    // connection each. With every thread keeping what it accepted, such a burst all went
+    // to whichever thread was awake.
     let clients: Vec<_> = (0..8)
-        .map(|_| client::<Full<Bytes>>(Version::HTTP_11))
+        .map(|i| {
+            let version = if i % 2 == 0 {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_2
+            };
+            client::<Full<Bytes>>(version)
+        })
         .collect();
-    for (i, client) in clients.iter().enumerate() {
-        assert_eq!(get(client, addr, &format!("/k/{i}")).await, StatusCode::OK);
+    let burst: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, client)| {
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, addr, &format!("/k/{i}")).await })
+        })
+        .collect();
+    for answer in burst {
+        assert_eq!(answer.await.expect("task"), StatusCode::OK);
     }
     assert_eq!(upstream.seen().len(), 8);
     assert_eq!(
@@ -147,4 +163,51 @@ async fn keep_alive_connections_are_spread_evenly_over_the_serving_threads() {
     .await
     .expect("closed connections uncounted");
     proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_in_flight_on_every_serving_thread_finish_at_shutdown() {
+    let upstream = Upstream::start().await;
+    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
+    let proxy = Proxy::bind_with_workers(config, 2)
+        .await
+        .expect("proxy starts");
+    let addr = proxy.local_addr();
+
+    // Six slow requests (answered 300 ms after they reach the upstream), one connection
+    // each: two per serving thread.
+    let pending: Vec<_> = (0..6)
+        .map(|i| {
+            tokio::spawn(async move {
+                let body = Bytes::from(format!("late {i}"));
+                let (status, _, echoed) = send(
+                    addr,
+                    Version::HTTP_11,
+                    Method::POST,
+                    "/slow",
+                    &[],
+                    body.clone(),
+                )
+                .await;
+                (status, echoed == body)
+            })
+        })
+        .collect();
+    for _ in 0..6 {
+        let started = tokio::time::timeout(STUCK, upstream.frames.lock().await.recv()).await;
+        assert_eq!(started.expect("request reached the upstream"), Some(0));
+    }
+    assert_eq!(proxy.open_connections(), vec![2, 2, 2]);
+
+    tokio::time::timeout(STUCK, proxy.shutdown())
+        .await
+        .expect("stops once the requests are answered");
+    for request in pending {
+        let (status, intact) = tokio::time::timeout(STUCK, request)
+            .await
+            .expect("answered")
+            .expect("task");
+        assert_eq!(status, StatusCode::OK);
+        assert!(intact, "answer body intact");
+    }
 }
