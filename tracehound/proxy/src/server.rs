@@ -108,12 +108,20 @@ where
         }
         drop(listener);
         // Every thread drops its router at the stop: the channel closes once all have, and
-        // what they handed over until then is served here.
+        // what they handed over until then is served here. One deadline for that and for
+        // the open connections, so a thread that never stops cannot hold this one.
         drop(router);
-        while let Some(handoff) = handed.recv().await {
-            conns.serve_handed(handoff);
+        let deadline = tokio::time::Instant::now() + grace;
+        let taken = tokio::time::timeout_at(deadline, async {
+            while let Some(handoff) = handed.recv().await {
+                conns.serve_handed(handoff);
+            }
+        })
+        .await;
+        if taken.is_err() {
+            tracing::warn!("a serving thread did not stop within the grace period");
         }
-        if tokio::time::timeout(grace, conns.graceful.shutdown())
+        if tokio::time::timeout_at(deadline, conns.graceful.shutdown())
             .await
             .is_err()
         {

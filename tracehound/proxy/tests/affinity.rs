@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::{client, proxy, send, Upstream, STUCK};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
-use tracehound_proxy::{Proxy, ProxyConfig};
+use tracehound_proxy::{Proxy, ProxyConfig, RunningProxy};
 
 /// Sends `GET path` on `client` (which keeps its connection) and returns the status.
 async fn get(
@@ -30,6 +30,14 @@ async fn get(
     // Read the whole answer so the client can reuse its connection.
     let _ = response.into_body().collect().await.expect("answer body");
     status
+}
+
+/// A proxy in front of `upstream` with `workers` worker threads besides the test's own.
+async fn with_workers(upstream: &Upstream, workers: usize) -> RunningProxy {
+    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
+    Proxy::bind_with_workers(config, workers)
+        .await
+        .expect("proxy starts")
 }
 
 #[tokio::test]
@@ -84,10 +92,7 @@ async fn an_upstream_connection_closed_by_the_upstream_is_reopened() {
 #[tokio::test]
 async fn workers_share_the_serving_and_stop_on_shutdown() {
     let upstream = Upstream::start().await;
-    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
-    let proxy = Proxy::bind_with_workers(config, 2)
-        .await
-        .expect("proxy starts");
+    let proxy = with_workers(&upstream, 2).await;
     let addr = proxy.local_addr();
 
     // Fresh connections each time, spread over the runtimes.
@@ -115,10 +120,7 @@ async fn workers_share_the_serving_and_stop_on_shutdown() {
 #[tokio::test]
 async fn a_burst_of_keep_alive_connections_is_spread_evenly_over_the_serving_threads() {
     let upstream = Upstream::start().await;
-    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
-    let proxy = Proxy::bind_with_workers(config, 1)
-        .await
-        .expect("proxy starts");
+    let proxy = with_workers(&upstream, 1).await;
     let addr = proxy.local_addr();
     assert_eq!(proxy.open_connections(), vec![0, 0]);
 
@@ -168,10 +170,7 @@ async fn a_burst_of_keep_alive_connections_is_spread_evenly_over_the_serving_thr
 #[tokio::test]
 async fn requests_in_flight_on_every_serving_thread_finish_at_shutdown() {
     let upstream = Upstream::start().await;
-    let config = ProxyConfig::new("127.0.0.1:0".parse().expect("addr"), upstream.url());
-    let proxy = Proxy::bind_with_workers(config, 2)
-        .await
-        .expect("proxy starts");
+    let proxy = with_workers(&upstream, 2).await;
     let addr = proxy.local_addr();
 
     // Six slow requests (answered 300 ms after they reach the upstream), one connection
