@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{client, proxy, send, Upstream, STUCK};
+use common::{alternating_version, client, proxy, send, Upstream, STUCK};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use tracehound_proxy::{Proxy, ProxyConfig, RunningProxy};
@@ -97,11 +97,7 @@ async fn workers_share_the_serving_and_stop_on_shutdown() {
 
     // Fresh connections each time, spread over the runtimes.
     for i in 0..12 {
-        let version = if i % 2 == 0 {
-            Version::HTTP_11
-        } else {
-            Version::HTTP_2
-        };
+        let version = alternating_version(i);
         let payload = Bytes::from(format!("request {i}"));
         let (status, _, body) = send(addr, version, Method::POST, "/w", &[], payload.clone()).await;
         assert_eq!(status, StatusCode::OK);
@@ -129,11 +125,7 @@ async fn a_burst_of_keep_alive_connections_is_spread_evenly_over_the_serving_thr
     // to whichever thread was awake.
     let clients: Vec<_> = (0..8)
         .map(|i| {
-            let version = if i % 2 == 0 {
-                Version::HTTP_11
-            } else {
-                Version::HTTP_2
-            };
+            let version = alternating_version(i);
             client::<Full<Bytes>>(version)
         })
         .collect();

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{send, Upstream};
+use common::{alternating_version, send, Upstream};
 use http::{Method, StatusCode, Version};
 use tracehound_proxy::{Proxy, ProxyConfig};
 
@@ -36,11 +36,7 @@ async fn a_busy_polling_proxy_forwards_and_goes_quiet_when_traffic_stops() {
     let addr = proxy.local_addr();
 
     for i in 0..40 {
-        let version = if i % 2 == 0 {
-            Version::HTTP_11
-        } else {
-            Version::HTTP_2
-        };
+        let version = alternating_version(i);
         let payload = Bytes::from(format!("request {i}"));
         let (status, _, body) =
             send(addr, version, Method::POST, "/echo", &[], payload.clone()).await;

@@ -280,6 +280,15 @@ where
     builder.build(HttpConnector::new())
 }
 
+/// HTTP/1.1 for even `i`, HTTP/2 for odd: for tests that cover both in one loop.
+pub fn alternating_version(i: usize) -> Version {
+    if i.is_multiple_of(2) {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_2
+    }
+}
+
 /// Sends `method path` with `body` through a fresh client of `version`; returns status,
 /// headers and the whole answer body.
 pub async fn send(
