@@ -11,6 +11,7 @@
 //!   into a `tracehound-ledger` by a writer thread, proofs and checkpoints.
 //! * [`load`] — the load generator behind `tracehound-load`.
 //! * [`percore`] — serving the Unix socket from one single-threaded runtime per core.
+//!   Each connection goes to the thread with the fewest open ones (`spread.rs`).
 
 pub mod audit_log;
 mod cold_rpc;
@@ -31,6 +32,7 @@ mod server;
 mod service;
 pub mod snapshot_export;
 mod socket;
+mod spread;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -3,21 +3,48 @@
 //! On a multi-threaded runtime a connection's reads, its request tasks and its writes can
 //! land on different workers, and every hand-over between them is a cross-thread
 //! wake-up. Here each thread runs its own single-threaded runtime and accepts on the
-//! same socket (the kernel hands each new connection to one of them), so a connection
-//! and every request on it stay on one thread. The reverse proxy serves the same way.
+//! same socket, and each accepted connection is served by the thread with the fewest open
+//! connections (`spread.rs`: handed over once, when accepted, if that is another
+//! thread), so a burst of connections is spread over the threads and a connection and
+//! every request on it stay on one thread. The reverse proxy serves the same way.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::server::Router;
 
+use crate::spread;
+
+/// The serving threads of [`serve_unix`].
+#[derive(Debug)]
+pub struct PerCore {
+    /// One per thread, in the caller's runtime: resolves when that thread's server has
+    /// ended (see [`serve_unix`] for stopping and cutting).
+    pub handles: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    loads: Vec<Arc<AtomicUsize>>,
+}
+
+impl PerCore {
+    /// Each thread's open connections (in thread order): those it serves, counted from
+    /// when they are routed to it until they close.
+    pub fn open_connections(&self) -> Vec<usize> {
+        self.loads
+            .iter()
+            .map(|load| load.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
 /// Serves `listener` with a router from `make_router` on each of `threads` new threads
-/// until `stop` says so (or its sender is dropped).
+/// until `stop` says so (or its sender is dropped); every thread accepts, and each
+/// connection is served by the thread with the fewest open ones.
 ///
 /// Returns one handle per thread, in the caller's runtime, that resolves when that
-/// thread's server has ended. Aborting a handle's task stops its thread at once, open
+/// thread's server has ended: at the stop a thread stops accepting and lets its open
+/// connections finish. Aborting a handle's task stops its thread at once, open
 /// connections and all: that is how a drain that takes too long is cut short. (Dropping a
 /// handle only detaches it; the thread then ends when `stop` says so.)
 pub fn serve_unix(
@@ -25,11 +52,12 @@ pub fn serve_unix(
     threads: usize,
     mut make_router: impl FnMut() -> Router,
     stop: watch::Receiver<bool>,
-) -> io::Result<Vec<JoinHandle<Result<(), tonic::transport::Error>>>> {
+) -> io::Result<PerCore> {
     // Every thread gets its own descriptor of the one listening socket.
     let listener = listener.into_std()?;
-    let mut handles = Vec::with_capacity(threads.max(1));
-    for t in 0..threads.max(1) {
+    let (each, loads) = spread::threads(threads.max(1));
+    let mut handles = Vec::with_capacity(each.len());
+    for (t, routing) in each.into_iter().enumerate() {
         let listener = listener.try_clone()?;
         let router = make_router();
         let stop = stop.clone();
@@ -51,22 +79,26 @@ pub fn serve_unix(
                 };
                 let served = runtime.block_on(async move {
                     let listener = match tokio::net::UnixListener::from_std(listener) {
-                        Ok(l) => l,
+                        Ok(l) => Some(l),
                         Err(e) => {
+                            // Still serve what the other threads hand over.
                             tracing::error!("cannot register the listener: {e}");
-                            return Ok(());
+                            None
                         }
                     };
+                    // The incoming stream watches `stop` and ends after it, which starts
+                    // the graceful drain (see `spread::incoming`).
                     let serve = router.serve_with_incoming_shutdown(
-                        UnixListenerStream::new(listener),
-                        stopped(stop),
+                        spread::incoming(listener, routing, stop),
+                        std::future::pending(),
                     );
                     tokio::select! {
                         served = serve => served,
                         _ = cut_rx => Ok(()),
                     }
                 });
-                // Dropping the runtime closes whatever connections are still open.
+                // Dropping the runtime closes whatever connections are still open
+                // (connections handed to this thread and not yet taken among them).
                 drop(runtime);
                 let _ = done_tx.send(served);
             })?;
@@ -76,12 +108,7 @@ pub fn serve_unix(
             done_rx.await.unwrap_or(Ok(()))
         }));
     }
-    Ok(handles)
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    // A dropped sender (the daemon went away) also means stop.
-    let _ = rx.wait_for(|stop| *stop).await;
+    Ok(PerCore { handles, loads })
 }
 
 #[cfg(test)]
@@ -115,11 +142,12 @@ mod tests {
             },
             rx,
         )
-        .unwrap();
+        .unwrap()
+        .handles;
         assert_eq!((handles.len(), made), (2, 2));
 
-        // Several connections, so both accepting threads are likely used; every call is
-        // answered whichever thread took its connection.
+        // Several connections, so both threads are used; every call is answered whichever
+        // thread serves its connection.
         let target = path.to_str().unwrap();
         let mut answered = 0;
         for c in 0..6u64 {
@@ -173,7 +201,8 @@ mod tests {
             },
             rx,
         )
-        .unwrap();
+        .unwrap()
+        .handles;
         let mut client = tracehound_rpc::connect(path.to_str().unwrap())
             .await
             .unwrap();

@@ -125,13 +125,13 @@ impl Daemon {
                 stopped(rx.clone()),
             ))]
         } else {
-            percore::serve_unix(unix, threads, || router(&engine), rx.clone()).map_err(
-                |source| DaemonError::Socket {
+            percore::serve_unix(unix, threads, || router(&engine), rx.clone())
+                .map_err(|source| DaemonError::Socket {
                     path: socket_path.clone(),
                     what: "start the serving threads".to_owned(),
                     source,
-                },
-            )?
+                })?
+                .handles
         };
         if let Some(l) = tcp_listener {
             servers.push(tokio::spawn(router(&engine).serve_with_incoming_shutdown(
