@@ -9,6 +9,7 @@ use tracehound_tower::{ForwardedHeader, IpCidr};
 
 use crate::config::{ProxyConfig, MAX_BUSY_POLL};
 use crate::error::ConfigError;
+use crate::host::HostFacts;
 
 /// Command-line arguments of `tracehound proxy`.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,14 +58,18 @@ pub struct ProxyArgs {
     /// max_payload_size; tables layer, rate_limit, quarantine).
     #[arg(long, value_name = "FILE", conflicts_with_all = TUNING_FLAGS)]
     pub config: Option<PathBuf>,
-    /// Poll the sockets for this many microseconds after each request event instead of
-    /// sleeping (0: off; at most 10000; e.g. 100-300, a little above the upstream's
-    /// response time). Lowers the added latency below saturation on VMs where waking an
-    /// idle vCPU is slow. Costs CPU while traffic flows, up to a core per serving thread
-    /// (one per core), and spends a container's CPU quota; an idle proxy uses none. Not
-    /// the kernel's SO_BUSY_POLL. Allowed next to --config.
-    #[arg(long, value_name = "US", default_value_t = 0)]
-    pub busy_poll_us: u64,
+    /// Poll the sockets after each request event instead of sleeping, for at most this
+    /// many microseconds (0: off; at most 10000). Each serving thread sizes its windows to
+    /// the waits it sees: it polls through waits shorter than this (a fast upstream's
+    /// answer, a client's quick next request) and stops polling for longer ones. Lowers
+    /// the added latency below saturation where waking an idle CPU is slow. Costs CPU
+    /// while traffic flows, up to a core per serving thread (one per core); an idle proxy
+    /// uses none. Default: 200 on a VM whose idle vCPUs halt at once; off on bare metal,
+    /// when the guest kernel halt-polls, and under a CPU quota (cgroup cpu.max or
+    /// cfs_quota_us), where polling would spend the quota. The choice is printed at start.
+    /// Not the kernel's SO_BUSY_POLL. Allowed next to --config.
+    #[arg(long, value_name = "US")]
+    pub busy_poll_us: Option<u64>,
 }
 
 /// The flags `--config` replaces (clap ids, i.e. field names).
@@ -84,17 +89,25 @@ const TUNING_FLAGS: [&str; 11] = [
 
 impl ProxyArgs {
     /// The arguments as a [`ProxyConfig`]; refuses values the proxy cannot run with.
+    /// Without `--busy-poll-us`, busy polling follows this host (it reads `/proc` and
+    /// `/sys`, see [`HostFacts::probe`]).
     pub fn to_config(&self) -> Result<ProxyConfig, ConfigError> {
+        self.to_config_on(&HostFacts::probe())
+    }
+
+    /// As [`ProxyArgs::to_config`], with busy polling's default taken from `host`.
+    pub fn to_config_on(&self, host: &HostFacts) -> Result<ProxyConfig, ConfigError> {
         let mut config = ProxyConfig::new(self.listen, self.upstream.clone());
-        config.busy_poll = match Duration::from_micros(self.busy_poll_us) {
-            window if window.is_zero() => None,
-            window if window > MAX_BUSY_POLL => {
+        config.busy_poll = match self.busy_poll_us.map(Duration::from_micros) {
+            None => host.busy_poll_default().window(),
+            Some(window) if window.is_zero() => None,
+            Some(window) if window > MAX_BUSY_POLL => {
                 return Err(ConfigError::Range {
                     field: "--busy-poll-us",
                     reason: "must be at most 10000 (10 ms)",
                 })
             }
-            window => Some(window),
+            Some(window) => Some(window),
         };
         if let Some(path) = &self.config {
             crate::file::apply(path, &mut config)?;

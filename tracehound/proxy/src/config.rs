@@ -11,6 +11,11 @@ use tracehound_tower::LayerConfig;
 /// saves a wake-up, it only burns CPU.
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
+/// The busy-polling maximum `tracehound proxy` uses when `--busy-poll-us` is not given
+/// and no CPU quota applies: the kernel's `cpuidle-haltpoll` default for KVM guests, long
+/// enough to cover a fast upstream's answer and a client's quick next request.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
+
 /// Everything [`Proxy::bind`](crate::Proxy::bind) needs.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -29,13 +34,18 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// How long in-flight requests may run on after a stop was asked for.
     pub shutdown_grace: Duration,
-    /// When set (and not zero), each serving thread polls its sockets for this long after
-    /// every request event instead of sleeping: lower latency below saturation on VMs
-    /// where waking an idle vCPU is slow, for CPU while traffic flows, up to a whole core
-    /// per serving thread (`--busy-poll-us` in `tracehound proxy --help`). At most [`MAX_BUSY_POLL`]. Needs
-    /// current-thread runtimes: [`Proxy::bind`] and [`Proxy::bind_with_workers`] refuse
-    /// it on a multi-thread one ([`run`](crate::run), behind `tracehound proxy`, uses
-    /// current-thread ones).
+    /// When set (and not zero), each serving thread polls its sockets after every request
+    /// event instead of sleeping, for windows it sizes to the waits it sees, each at most
+    /// this long (one window for waits on an answer, one for waits on a client's next
+    /// request; a wait the window missed but this maximum would have covered doubles it, a
+    /// longer one halves it, down to zero): lower latency below saturation where
+    /// waking an idle CPU is slow (VMs above all), for CPU while traffic flows, up to a
+    /// whole core per serving thread. At most [`MAX_BUSY_POLL`]. Needs current-thread
+    /// runtimes: [`Proxy::bind`] and [`Proxy::bind_with_workers`] refuse it on a
+    /// multi-thread one ([`run`](crate::run), behind `tracehound proxy`, uses current-thread
+    /// ones). Off in [`ProxyConfig::new`]; `tracehound proxy` turns it on with
+    /// [`DEFAULT_BUSY_POLL`] unless told otherwise or under a CPU quota (`--busy-poll-us`
+    /// in `tracehound proxy --help`).
     ///
     /// [`Proxy::bind`]: crate::Proxy::bind
     /// [`Proxy::bind_with_workers`]: crate::Proxy::bind_with_workers

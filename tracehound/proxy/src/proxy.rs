@@ -120,6 +120,9 @@ impl Proxy {
                 .name(format!("proxy-worker-{index}"))
                 .spawn(move || {
                     runtime.block_on(serving.run());
+                    // Whatever the runtime still holds (HTTP/2 stream tasks, say) is gone
+                    // before `shutdown` hears that this thread has ended.
+                    drop(runtime);
                     let _ = done.send(());
                 })
                 .map_err(bind_error)?;
@@ -227,7 +230,8 @@ impl RunningProxy {
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the configured grace
-    /// period) and returns when the server task has ended.
+    /// period), closes the connections still open after it, and returns when every
+    /// serving thread has ended.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(error) = self.task.await {

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 
 use crate::args::ProxyArgs;
+use crate::host::HostFacts;
 use crate::proxy::Proxy;
 
 /// Runs the proxy until Ctrl-C or SIGTERM, then stops gracefully (in-flight requests
@@ -19,7 +20,13 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
 
-    let config = args.to_config().context("invalid proxy settings")?;
+    let host = HostFacts::probe();
+    let config = args.to_config_on(&host).context("invalid proxy settings")?;
+    let busy_poll = match args.busy_poll_us {
+        None => host.busy_poll_default().to_string(),
+        Some(0) => "busy polling off (--busy-poll-us 0)".to_owned(),
+        Some(us) => format!("busy polling up to {us} us (--busy-poll-us)"),
+    };
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .saturating_sub(1);
@@ -32,9 +39,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             .await
             .context("cannot start the proxy")?;
         eprintln!(
-            "tracehound proxy listening on {} -> {}",
+            "tracehound proxy listening on {} -> {} ({})",
             proxy.local_addr(),
-            args.upstream
+            args.upstream,
+            busy_poll
         );
         wait_for_stop_signal().await?;
         eprintln!("tracehound proxy stopping");

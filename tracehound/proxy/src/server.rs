@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 use tracehound_tower::PeerAddr;
 
@@ -53,7 +54,8 @@ where
 {
     /// Accepts on the listener and serves, on this thread, the connections its router
     /// keeps here and those other threads hand over, until `stop` turns true; then takes
-    /// what is still being handed over and lets open connections finish for up to `grace`.
+    /// what is still being handed over, lets open connections finish for up to `grace`
+    /// and closes the rest.
     pub(crate) async fn run(self) {
         let ServingLoop {
             listener,
@@ -78,9 +80,10 @@ where
         builder.http1().timer(TokioTimer::new());
         builder.http2().timer(TokioTimer::new());
         let poller = busy_poll.as_ref().map(BusyPolling::spawn);
-        let conns = Connections {
+        let mut conns = Connections {
             builder,
             graceful: GracefulShutdown::new(),
+            tasks: JoinSet::new(),
             service,
             activity: poller.as_ref().map(|p| Arc::clone(p.activity())),
         };
@@ -121,15 +124,24 @@ where
         if taken.is_err() {
             tracing::warn!("a serving thread did not stop within the grace period");
         }
-        if tokio::time::timeout_at(deadline, conns.graceful.shutdown())
+        let Connections {
+            graceful,
+            mut tasks,
+            ..
+        } = conns;
+        if tokio::time::timeout_at(deadline, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!(
                 ?grace,
-                "connections still open after the grace period; dropped"
+                "connections still open after the grace period; closed"
             );
         }
+        // Closes what outlived the grace period, and waits until it is closed: this runtime
+        // may be the caller's, which would otherwise keep serving them after `shutdown`
+        // returned.
+        tasks.shutdown().await;
         drop(poller);
     }
 }
@@ -146,6 +158,8 @@ async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, S
 struct Connections<S> {
     builder: auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
+    /// The connections' tasks; dropping the set aborts those still running.
+    tasks: JoinSet<()>,
     service: S,
     activity: Option<Arc<Activity>>,
 }
@@ -159,7 +173,7 @@ where
     B::Error: Into<BoxError>,
 {
     /// Registers a connection handed over by another thread and serves it.
-    fn serve_handed(&self, Handoff { stream, peer, load }: Handoff) {
+    fn serve_handed(&mut self, Handoff { stream, peer, load }: Handoff) {
         match TcpStream::from_std(stream) {
             Ok(stream) => self.serve(stream, peer, load),
             Err(error) => tracing::warn!(%peer, %error, "cannot serve a handed connection"),
@@ -167,7 +181,7 @@ where
     }
 
     /// Serves one connection on a task of this thread; `load` counts it until it ends.
-    fn serve(&self, stream: TcpStream, peer: SocketAddr, load: LoadGuard) {
+    fn serve(&mut self, stream: TcpStream, peer: SocketAddr, load: LoadGuard) {
         // Request/response sized writes: Nagle would hold back the last segment.
         let _ = stream.set_nodelay(true);
         let conn_service = ConnService {
@@ -181,7 +195,14 @@ where
             .serve_connection(TokioIo::new(stream), conn_service)
             .into_owned();
         let conn = self.graceful.watch(conn);
-        tokio::spawn(async move {
+        // Forget the connections that have ended (the set keeps their outcomes until
+        // then).
+        while let Some(ended) = self.tasks.try_join_next() {
+            if let Err(error) = ended {
+                tracing::warn!(%error, "a connection's task failed");
+            }
+        }
+        self.tasks.spawn(async move {
             if let Err(error) = conn.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
@@ -215,15 +236,12 @@ where
         req.extensions_mut().insert(PeerAddr(self.peer));
         req.extensions_mut().insert(self.upstream.clone());
         let inner = self.inner.clone();
-        let activity = self.activity.clone();
-        if let Some(activity) = &activity {
-            activity.touch();
-        }
+        // Busy polling's two request events: now, and when the answer's head is ready
+        // (or the request is abandoned), when the guard drops.
+        let in_flight = self.activity.as_ref().map(Activity::begin);
         Box::pin(async move {
             let response = inner.oneshot(req).await.map_err(Into::into);
-            if let Some(activity) = &activity {
-                activity.touch();
-            }
+            drop(in_flight);
             response
         })
     }

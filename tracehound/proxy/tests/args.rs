@@ -91,9 +91,35 @@ fn bad_values_are_refused() {
 }
 
 #[test]
-fn busy_polling_is_off_unless_asked_for_and_works_with_a_config_file() {
-    let off = parse(&[]).expect("parses").to_config().expect("valid");
-    assert_eq!(off.busy_poll, None);
+fn busy_polling_follows_the_host_unless_the_flag_says_otherwise() {
+    use tracehound_proxy::{HostFacts, DEFAULT_BUSY_POLL};
+    let vm = HostFacts {
+        cpu_quota: None,
+        virtual_machine: true,
+        guest_halt_polling: false,
+    };
+    let limited = HostFacts {
+        cpu_quota: Some(1.5),
+        ..vm.clone()
+    };
+    let metal = HostFacts {
+        virtual_machine: false,
+        ..vm.clone()
+    };
+    let args = parse(&[]).expect("parses");
+    let on = |host: &HostFacts| args.to_config_on(host).expect("valid").busy_poll;
+    assert_eq!(on(&vm), Some(DEFAULT_BUSY_POLL));
+    assert_eq!(on(&limited), None);
+    assert_eq!(on(&metal), None);
+    let forced = parse(&["--busy-poll-us", "50"]).expect("parses");
+    assert_eq!(
+        forced.to_config_on(&metal).expect("valid").busy_poll,
+        Some(std::time::Duration::from_micros(50)),
+        "the flag wins"
+    );
+    let off = parse(&["--busy-poll-us", "0"]).expect("parses");
+    assert_eq!(off.to_config_on(&vm).expect("valid").busy_poll, None);
+
     let zero = parse(&["--busy-poll-us", "0"]).expect("parses");
     assert_eq!(zero.to_config().expect("valid").busy_poll, None);
     let on = parse(&["--busy-poll-us", "250"]).expect("parses");

@@ -295,6 +295,44 @@ async fn shutdown_lets_an_in_flight_request_finish() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_what_outlives_the_grace_period() {
+    // The proxy serves on this test's runtime, which goes on after `shutdown` returns: a
+    // connection still open then must not be served on.
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let upstream = Upstream::start().await;
+        let proxy = proxy(&upstream, |c| {
+            c.shutdown_grace = std::time::Duration::from_millis(100);
+        })
+        .await;
+        // An upload that never ends: the request stays in flight however long the wait.
+        let (tx, body) = ChannelBody::new();
+        let client = common::client::<ChannelBody>(version);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}/stream", proxy.local_addr()))
+            .body(body)
+            .expect("request");
+        let pending = tokio::spawn(async move { client.request(request).await });
+        tx.send(Bytes::from_static(b"first part"))
+            .await
+            .expect("send");
+        let frame = tokio::time::timeout(STUCK, upstream.frames.lock().await.recv()).await;
+        assert!(
+            frame.expect("the upload reached the upstream").is_some(),
+            "{version:?}"
+        );
+
+        proxy.shutdown().await;
+        let outcome = tokio::time::timeout(STUCK, pending)
+            .await
+            .expect("the request ended with the proxy, not left hanging")
+            .expect("task");
+        assert!(outcome.is_err(), "{version:?} answered: {outcome:?}");
+        drop(tx);
+    }
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting() {
     let upstream = Upstream::start().await;
     let proxy = proxy(&upstream, |_| {}).await;
