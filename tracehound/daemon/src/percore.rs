@@ -9,12 +9,12 @@
 //! every request on it stay on one thread. The reverse proxy serves the same way.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::server::Router;
+
+use tracehound_spread::Load;
 
 use crate::spread;
 
@@ -24,17 +24,14 @@ pub struct PerCore {
     /// One per thread, in the caller's runtime: resolves when that thread's server has
     /// ended (see [`serve_unix`] for stopping and cutting).
     pub handles: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
-    loads: Vec<Arc<AtomicUsize>>,
+    loads: Vec<Load>,
 }
 
 impl PerCore {
     /// Each thread's open connections (in thread order): those it serves, counted from
     /// when they are routed to it until they close.
     pub fn open_connections(&self) -> Vec<usize> {
-        self.loads
-            .iter()
-            .map(|load| load.load(Ordering::Relaxed))
-            .collect()
+        self.loads.iter().map(Load::get).collect()
     }
 }
 

@@ -11,12 +11,10 @@
 //! on the accepting thread is not handed at all.
 //!
 //! The reverse proxy routes its TCP connections the same way (`tracehound-proxy`'s
-//! `dispatch.rs`). The few lines of atomics are repeated here rather than shared: the
-//! crate both could share, `tracehound-core`, is I/O-free domain logic.
+//! `dispatch.rs`); the counting and the choice are `tracehound-spread`'s.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,31 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tonic::transport::server::{Connected, UdsConnectInfo};
-
-/// One open connection counted against a serving thread; dropping it uncounts it.
-#[derive(Debug)]
-struct LoadGuard(Arc<AtomicUsize>);
-
-impl LoadGuard {
-    fn new(load: &Arc<AtomicUsize>) -> LoadGuard {
-        load.fetch_add(1, Ordering::Relaxed);
-        LoadGuard(Arc::clone(load))
-    }
-
-    /// Counts a connection against `load` only if it still holds `seen`: a thread that
-    /// chose by a count another thread has changed since must choose again.
-    fn claim(load: &Arc<AtomicUsize>, seen: usize) -> Option<LoadGuard> {
-        load.compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed)
-            .ok()
-            .map(|_| LoadGuard(Arc::clone(load)))
-    }
-}
-
-impl Drop for LoadGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use tracehound_spread::{Load, LoadGuard, Picker};
 
 /// An accepted connection served by this thread, counted against it until dropped (tonic
 /// drops it when the connection ends).
@@ -122,7 +96,6 @@ pub(crate) struct Handoff {
 #[derive(Debug)]
 struct Peer {
     handoff: mpsc::UnboundedSender<Handoff>,
-    load: Arc<AtomicUsize>,
 }
 
 /// What one serving thread routes with and takes handed connections from.
@@ -134,81 +107,43 @@ pub(crate) struct Routing {
 
 /// Everything for `threads` serving threads: each one's [`Routing`] (in thread order),
 /// and each one's open-connection count.
-pub(crate) fn threads(threads: usize) -> (Vec<Routing>, Vec<Arc<AtomicUsize>>) {
+pub(crate) fn threads(threads: usize) -> (Vec<Routing>, Vec<Load>) {
+    let loads: Arc<[Load]> = (0..threads).map(|_| Load::default()).collect();
     let (peers, receivers): (Vec<Peer>, Vec<_>) = (0..threads)
         .map(|_| {
             let (handoff, receiver) = mpsc::unbounded_channel();
-            let load = Arc::new(AtomicUsize::new(0));
-            (Peer { handoff, load }, receiver)
+            (Peer { handoff }, receiver)
         })
         .unzip();
-    let loads = peers.iter().map(|p| Arc::clone(&p.load)).collect();
     let peers: Arc<[Peer]> = peers.into();
     let each = receivers
         .into_iter()
         .enumerate()
         .map(|(me, handed)| Routing {
-            spreader: Spreader::new(Arc::clone(&peers), me),
+            spreader: Spreader {
+                peers: Arc::clone(&peers),
+                picker: Picker::new(Arc::clone(&loads), me),
+            },
             handed,
         })
         .collect();
-    (each, loads)
+    (each, loads.to_vec())
 }
-
-/// Index of the least-loaded entry of `loads`, scanning from `start` so that ties go
-/// round-robin. `None` when `loads` is empty.
-fn least_loaded(loads: &[usize], start: usize) -> Option<usize> {
-    let n = loads.len();
-    (0..n)
-        .map(|offset| (start + offset) % n)
-        .min_by_key(|&i| loads[i])
-}
-
-/// Compare-and-swap attempts before a thread counts its pick regardless.
-const CLAIM_ATTEMPTS: usize = 8;
 
 /// One serving thread's view of all of them: routes the connections it accepts.
 #[derive(Debug)]
 pub(crate) struct Spreader {
     peers: Arc<[Peer]>,
-    me: usize,
-    next: usize,
-    loads: Vec<usize>,
+    picker: Picker,
 }
 
 impl Spreader {
-    fn new(peers: Arc<[Peer]>, me: usize) -> Spreader {
-        Spreader {
-            next: me,
-            loads: Vec::with_capacity(peers.len()),
-            peers,
-            me,
-        }
-    }
-
-    /// Picks the least-loaded thread and counts a connection against it. Threads accepting
-    /// at the same moment each claim by compare-and-swap, so a burst still spreads evenly;
-    /// after a few lost races the pick is counted anyway.
-    fn claim_least_loaded(&mut self) -> (usize, LoadGuard) {
-        for _ in 0..CLAIM_ATTEMPTS {
-            self.loads.clear();
-            let loads = self.peers.iter().map(|p| p.load.load(Ordering::Relaxed));
-            self.loads.extend(loads);
-            let index = least_loaded(&self.loads, self.next).unwrap_or(self.me);
-            if let Some(load) = LoadGuard::claim(&self.peers[index].load, self.loads[index]) {
-                self.next = (index + 1) % self.peers.len();
-                return (index, load);
-            }
-        }
-        (self.me, LoadGuard::new(&self.peers[self.me].load))
-    }
-
     /// Routes a connection accepted on this thread: `Some` when this thread is to serve
     /// it, `None` when it has been handed to another thread (or, rarely, could not be
     /// detached and was closed).
     fn route(&mut self, stream: UnixStream) -> Option<Counted> {
-        let (index, load) = self.claim_least_loaded();
-        if index == self.me {
+        let (index, load) = self.picker.pick();
+        if index == self.picker.me() {
             return Some(Counted {
                 stream,
                 _load: load,
@@ -232,7 +167,7 @@ impl Spreader {
                 // closing it would fail a client whose connection the daemon accepted.
                 tracing::debug!("a serving thread has stopped; serving its connection here");
                 drop(back.load);
-                register(back.stream, LoadGuard::new(&self.peers[self.me].load))
+                register(back.stream, self.picker.count_here())
             }
         }
     }
@@ -343,37 +278,12 @@ async fn accept(accepting: Option<&(UnixListener, Spreader)>) -> io::Result<Unix
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_least_loaded_thread_is_chosen_and_ties_go_round_robin() {
-        assert_eq!(least_loaded(&[], 0), None);
-        assert_eq!(least_loaded(&[3, 1, 2], 0), Some(1));
-        assert_eq!(least_loaded(&[3, 1, 2], 2), Some(1));
-        assert_eq!(least_loaded(&[0, 0, 0], 1), Some(1));
-        assert_eq!(least_loaded(&[1, 0, 0], 0), Some(1));
-    }
-
-    #[test]
-    fn a_claim_counts_until_dropped_and_fails_on_a_count_that_moved() {
-        let load = Arc::new(AtomicUsize::new(0));
-        let first = LoadGuard::claim(&load, 0).expect("count as seen");
-        assert!(
-            LoadGuard::claim(&load, 0).is_none(),
-            "another thread was first"
-        );
-        let second = LoadGuard::new(&load);
-        assert_eq!(load.load(Ordering::Relaxed), 2);
-        drop((first, second));
-        assert_eq!(load.load(Ordering::Relaxed), 0);
-    }
-
     #[tokio::test]
     async fn a_connection_handed_to_a_stopped_thread_is_served_where_accepted() {
         let (mut each, loads) = threads(2);
         let mut handed_1 = each.pop().expect("thread 1").handed;
         let mut spreader_0 = each.pop().expect("thread 0").spreader;
-        let counts = |loads: &[Arc<AtomicUsize>]| -> Vec<usize> {
-            loads.iter().map(|l| l.load(Ordering::Relaxed)).collect()
-        };
+        let counts = |loads: &[Load]| -> Vec<usize> { loads.iter().map(Load::get).collect() };
         let (first, _peer_1) = UnixStream::pair().expect("socket pair");
         let first = spreader_0.route(first).expect("kept: all counts equal");
         assert_eq!(counts(&loads), vec![1, 0]);

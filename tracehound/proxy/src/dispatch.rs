@@ -9,14 +9,16 @@
 //! eight connections on one thread. Routing by open connections spreads them evenly
 //! whatever the timing, while accepting stays on every thread. A connection is handed over
 //! at most once, when accepted (not per request), and one that stays on the accepting
-//! thread is not handed at all.
+//! thread is not handed at all. The counting and the choice are `tracehound-spread`'s,
+//! shared with `tracehoundd`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+pub(crate) use tracehound_spread::LoadGuard;
+use tracehound_spread::{Load, Picker};
 
 /// A connection on its way to the thread that serves it.
 #[derive(Debug)]
@@ -29,37 +31,12 @@ pub(crate) struct Handoff {
     pub(crate) load: LoadGuard,
 }
 
-/// One open connection counted against a serving thread; dropping it uncounts it.
-#[derive(Debug)]
-pub(crate) struct LoadGuard(Arc<AtomicUsize>);
-
-impl LoadGuard {
-    fn new(load: &Arc<AtomicUsize>) -> LoadGuard {
-        load.fetch_add(1, Ordering::Relaxed);
-        LoadGuard(Arc::clone(load))
-    }
-
-    /// Counts a connection against `load` only if it still holds `seen`: a thread that
-    /// chose by a count another thread has changed since must choose again.
-    fn claim(load: &Arc<AtomicUsize>, seen: usize) -> Option<LoadGuard> {
-        load.compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed)
-            .ok()
-            .map(|_| LoadGuard(Arc::clone(load)))
-    }
-}
-
-impl Drop for LoadGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// A serving thread as the routers see it: where to send connections, and how many it
 /// has open.
 #[derive(Debug)]
 pub(crate) struct ServingThread {
     handoff: mpsc::UnboundedSender<Handoff>,
-    load: Arc<AtomicUsize>,
+    load: Load,
 }
 
 impl ServingThread {
@@ -70,64 +47,32 @@ impl ServingThread {
         let (handoff, receiver) = mpsc::unbounded_channel();
         let thread = ServingThread {
             handoff,
-            load: Arc::new(AtomicUsize::new(0)),
+            load: Load::default(),
         };
         (thread, receiver)
     }
 
     /// The thread's open-connection count, for statistics.
-    pub(crate) fn load(&self) -> Arc<AtomicUsize> {
-        Arc::clone(&self.load)
+    pub(crate) fn load(&self) -> Load {
+        self.load.clone()
     }
 }
-
-/// Index of the least-loaded entry of `loads`, scanning from `start` so that ties go
-/// round-robin. `None` when `loads` is empty.
-fn least_loaded(loads: &[usize], start: usize) -> Option<usize> {
-    let n = loads.len();
-    (0..n)
-        .map(|offset| (start + offset) % n)
-        .min_by_key(|&i| loads[i])
-}
-
-/// Compare-and-swap attempts before a router counts its pick regardless.
-const CLAIM_ATTEMPTS: usize = 8;
 
 /// One serving thread's view of all of them: routes the connections it accepts.
 #[derive(Debug)]
 pub(crate) struct Router {
     threads: Arc<[ServingThread]>,
-    me: usize,
-    next: usize,
-    loads: Vec<usize>,
+    picker: Picker,
 }
 
 impl Router {
     /// The router of serving thread `me` (an index into `threads`).
     pub(crate) fn new(threads: Arc<[ServingThread]>, me: usize) -> Router {
+        let loads: Arc<[Load]> = threads.iter().map(ServingThread::load).collect();
         Router {
-            next: me,
-            loads: Vec::with_capacity(threads.len()),
+            picker: Picker::new(loads, me),
             threads,
-            me,
         }
-    }
-
-    /// Picks the least-loaded thread and counts a connection against it. Threads accepting
-    /// at the same moment each claim by compare-and-swap, so a burst still spreads evenly;
-    /// after a few lost races the pick is counted anyway.
-    fn claim_least_loaded(&mut self) -> (usize, LoadGuard) {
-        for _ in 0..CLAIM_ATTEMPTS {
-            self.loads.clear();
-            let loads = self.threads.iter().map(|t| t.load.load(Ordering::Relaxed));
-            self.loads.extend(loads);
-            let index = least_loaded(&self.loads, self.next).unwrap_or(self.me);
-            if let Some(load) = LoadGuard::claim(&self.threads[index].load, self.loads[index]) {
-                self.next = (index + 1) % self.threads.len();
-                return (index, load);
-            }
-        }
-        (self.me, LoadGuard::new(&self.threads[self.me].load))
     }
 
     /// Routes a connection accepted on this thread: `Some` (the stream and its count) when
@@ -138,8 +83,8 @@ impl Router {
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(TcpStream, LoadGuard)> {
-        let (index, load) = self.claim_least_loaded();
-        if index == self.me {
+        let (index, load) = self.picker.pick();
+        if index == self.picker.me() {
             return Some((stream, load));
         }
         // Detach from this runtime: the chosen thread registers it with its own.
@@ -156,8 +101,9 @@ impl Router {
             Err(mpsc::error::SendError(back)) => {
                 // That thread's serving loop has ended (its runtime stopped): serve here.
                 tracing::warn!("a serving thread has stopped; serving its connection here");
+                drop(back.load);
                 match TcpStream::from_std(back.stream) {
-                    Ok(stream) => Some((stream, LoadGuard::new(&self.threads[self.me].load))),
+                    Ok(stream) => Some((stream, self.picker.count_here())),
                     Err(error) => {
                         tracing::debug!(%peer, %error, "cannot serve the connection; closed");
                         None
@@ -172,57 +118,30 @@ impl Router {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_least_loaded_thread_is_chosen_and_ties_go_round_robin() {
-        assert_eq!(least_loaded(&[], 0), None);
-        assert_eq!(least_loaded(&[3, 1, 2], 0), Some(1));
-        assert_eq!(least_loaded(&[3, 1, 2], 2), Some(1));
-        // Equal loads: the scan's start wins, so successive picks rotate.
-        assert_eq!(least_loaded(&[0, 0, 0], 0), Some(0));
-        assert_eq!(least_loaded(&[0, 0, 0], 1), Some(1));
-        assert_eq!(least_loaded(&[0, 0, 0], 2), Some(2));
-        assert_eq!(least_loaded(&[1, 0, 0], 0), Some(1));
-    }
-
-    #[test]
-    fn a_load_guard_counts_until_dropped() {
-        let load = Arc::new(AtomicUsize::new(0));
-        let first = LoadGuard::new(&load);
-        let second = LoadGuard::new(&load);
-        assert_eq!(load.load(Ordering::Relaxed), 2);
-        drop(first);
-        assert_eq!(load.load(Ordering::Relaxed), 1);
-        drop(second);
-        assert_eq!(load.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn a_claim_on_a_count_that_moved_fails() {
-        let load = Arc::new(AtomicUsize::new(0));
-        let first = LoadGuard::claim(&load, 0).expect("count as seen");
-        assert!(
-            LoadGuard::claim(&load, 0).is_none(),
-            "another thread got there first"
-        );
-        let second = LoadGuard::claim(&load, 1).expect("seen again");
-        assert_eq!(load.load(Ordering::Relaxed), 2);
-        drop((first, second));
-        assert_eq!(load.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn eight_connections_spread_four_and_four_over_two_threads() {
-        let threads: Vec<Arc<AtomicUsize>> =
-            (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-        let mut guards = Vec::new();
-        let mut next = 0;
-        for _ in 0..8 {
-            let loads: Vec<usize> = threads.iter().map(|l| l.load(Ordering::Relaxed)).collect();
-            let index = least_loaded(&loads, next).expect("two threads");
-            next = (index + 1) % threads.len();
-            guards.push(LoadGuard::new(&threads[index]));
-        }
-        assert_eq!(threads[0].load(Ordering::Relaxed), 4);
-        assert_eq!(threads[1].load(Ordering::Relaxed), 4);
+    #[tokio::test]
+    async fn a_connection_for_a_stopped_thread_is_served_where_accepted() {
+        let (zero, _handed_zero) = ServingThread::new();
+        let (one, handed_one) = ServingThread::new();
+        let threads: Arc<[ServingThread]> = vec![zero, one].into();
+        let mut router = Router::new(Arc::clone(&threads), 0);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let counts = || -> Vec<usize> { threads.iter().map(|t| t.load().get()).collect() };
+        let accept = || async {
+            let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            listener.accept().await.expect("accept")
+        };
+        let (first, peer) = accept().await;
+        let kept = router.route(first, peer).expect("kept: all counts equal");
+        assert_eq!(counts(), [1, 0]);
+        // Thread 1, the least loaded, has stopped taking connections.
+        drop(handed_one);
+        let (second, peer) = accept().await;
+        let second = router.route(second, peer).expect("served where accepted");
+        assert_eq!(counts(), [2, 0]);
+        drop((kept, second));
+        assert_eq!(counts(), [0, 0]);
     }
 }

@@ -1,7 +1,6 @@
 //! Assembling and running the proxy: agent, detector, layer, forwarder, listener.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::Layer;
 use tracehound_core::agent::Agent;
+use tracehound_spread::Load;
 use tracehound_tower::{LayerStats, TracehoundLayer};
 
 use crate::busy_poll::BusyPolling;
@@ -184,7 +184,7 @@ pub struct RunningProxy {
     worker_done: Vec<oneshot::Receiver<()>>,
     busy_poll: Option<BusyPolling>,
     /// Open connections of each serving thread (the accepting one first).
-    loads: Vec<Arc<AtomicUsize>>,
+    loads: Vec<Load>,
 }
 
 impl RunningProxy {
@@ -212,10 +212,7 @@ impl RunningProxy {
     /// Open client connections of each serving thread, the accepting thread's first (one
     /// entry per thread: `workers + 1`). New connections go to the thread with the fewest.
     pub fn open_connections(&self) -> Vec<usize> {
-        self.loads
-            .iter()
-            .map(|load| load.load(Ordering::Relaxed))
-            .collect()
+        self.loads.iter().map(Load::get).collect()
     }
 
     /// Busy-polling windows started so far over all serving threads (0 when busy polling

@@ -4,8 +4,8 @@
 mod common;
 
 use bytes::Bytes;
-use common::{proxy, send, ChannelBody, DetectorEndpoint, DetectorMode, Upstream, STUCK};
-use http::{Method, Request, StatusCode, Version};
+use common::{proxy, send, DetectorEndpoint, DetectorMode, Upstream, STUCK};
+use http::{Method, StatusCode, Version};
 use http_body_util::BodyExt;
 use tracehound_proxy::{Proxy, ProxyConfig};
 
@@ -195,14 +195,7 @@ async fn a_body_beyond_the_limit_is_streamed_before_it_has_been_sent_whole() {
         c.detector_url = Some(detector.url.clone());
     })
     .await;
-    let (tx, body) = ChannelBody::new();
-    let client = common::client::<ChannelBody>(Version::HTTP_11);
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("http://{}/stream", proxy.local_addr()))
-        .body(body)
-        .expect("request");
-    let pending = tokio::spawn(async move { client.request(request).await });
+    let (tx, pending) = common::streaming_post(proxy.local_addr(), Version::HTTP_11);
 
     // The first 8 KiB (over the 1 KiB limit) must reach the upstream while the client
     // still holds the rest back: a proxy that buffered whole bodies would wait forever.
@@ -305,14 +298,7 @@ async fn shutdown_closes_what_outlives_the_grace_period() {
         })
         .await;
         // An upload that never ends: the request stays in flight however long the wait.
-        let (tx, body) = ChannelBody::new();
-        let client = common::client::<ChannelBody>(version);
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("http://{}/stream", proxy.local_addr()))
-            .body(body)
-            .expect("request");
-        let pending = tokio::spawn(async move { client.request(request).await });
+        let (tx, pending) = common::streaming_post(proxy.local_addr(), version);
         tx.send(Bytes::from_static(b"first part"))
             .await
             .expect("send");

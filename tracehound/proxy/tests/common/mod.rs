@@ -266,6 +266,26 @@ impl Body for ChannelBody {
     }
 }
 
+/// A request being answered on its own task.
+pub type Pending =
+    tokio::task::JoinHandle<Result<Response<Incoming>, hyper_util::client::legacy::Error>>;
+
+/// Starts a `POST /stream` to `addr` over `version` whose body the test feeds through the
+/// returned sender, chunk by chunk; the body ends when the sender is dropped.
+pub fn streaming_post(addr: SocketAddr, version: Version) -> (mpsc::Sender<Bytes>, Pending) {
+    let (tx, body) = ChannelBody::new();
+    let client = client::<ChannelBody>(version);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{addr}/stream"))
+        .body(body)
+        .expect("request");
+    (
+        tx,
+        tokio::spawn(async move { client.request(request).await }),
+    )
+}
+
 /// An HTTP/1.1 client, or an HTTP/2 client speaking prior knowledge (h2c).
 pub fn client<B>(version: Version) -> Client<HttpConnector, B>
 where
