@@ -189,9 +189,12 @@ impl RunningDaemon {
     /// reload helpers and removes the socket file.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // One deadline for every serving thread: they drain at the same time, so a stuck
+        // connection on each must not add up to one drain per thread.
+        let deadline = tokio::time::Instant::now() + DRAIN;
         for server in self.servers.drain(..) {
             let abort = server.abort_handle();
-            match tokio::time::timeout(DRAIN, server).await {
+            match tokio::time::timeout_at(deadline, server).await {
                 Ok(Ok(Err(e))) => tracing::warn!("server ended with an error: {e}"),
                 Ok(_) => {}
                 Err(_) => abort.abort(),

@@ -166,6 +166,7 @@ impl Spreader {
                 // connection and drain it at the stop like any of its own, whereas
                 // closing it would fail a client whose connection the daemon accepted.
                 tracing::debug!("a serving thread has stopped; serving its connection here");
+                self.picker.retire(index);
                 drop(back.load);
                 register(back.stream, self.picker.count_here())
             }
@@ -295,6 +296,7 @@ mod tests {
             .expect("served by the accepting thread");
         assert_eq!(counts(&loads), vec![2, 0]);
         assert!(handed_1.try_recv().is_err(), "nothing reached thread 1");
+        assert!(loads[1].is_retired(), "passed over from now on");
         drop((first, second));
         assert_eq!(counts(&loads), vec![0, 0]);
     }

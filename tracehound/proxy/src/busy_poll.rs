@@ -190,8 +190,19 @@ impl Activity {
                 .in_flight
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
-        if now < self.rest_until_ns.load(Ordering::Relaxed) {
-            return; // resting: the CPUs are busy (see `contended`)
+        let rest_until = self.rest_until_ns.load(Ordering::Relaxed);
+        if rest_until != 0 {
+            if now < rest_until {
+                return; // resting: the CPUs are busy (see `contended`)
+            }
+            // The first event after a rest: the wait it ends began no one knows when (the
+            // poller slept through the rest), so it sizes nothing; the poller notes the
+            // thread idle from here.
+            self.rest_until_ns.store(0, Ordering::Relaxed);
+            if self.asleep.swap(false, Ordering::Relaxed) {
+                self.wake.notify_one();
+            }
+            return;
         }
         if !self.asleep.swap(false, Ordering::Relaxed) {
             return; // polling (or woken and not yet run): the wait was not slept through
@@ -220,7 +231,7 @@ impl Activity {
 
     /// Other tasks were waiting for a CPU: polling through this wait would have cost them
     /// CPU time. Closes both windows and rests for [`REST`]: on a saturated machine a
-    /// thread then looks at the run queue about once per rest, not once per request.
+    /// thread then looks at the run queue a few times per rest, not once per request.
     fn contended(&self) {
         for slot in &self.window_ns {
             slot.store(0, Ordering::Relaxed);
@@ -314,27 +325,37 @@ impl Drop for BusyPoller {
     }
 }
 
-/// Turns of the poll loop between two looks at the machine's run queue (a turn is an
-/// `epoll_wait` and a `sched_yield`, a microsecond or two; a look costs about as much).
+/// Turns of the poll loop between two looks at the machine's run queue, besides the look
+/// when a window starts (a turn is an `epoll_wait` and a `sched_yield`, a microsecond or
+/// two; a look costs about as much).
 const TURNS_PER_LOOK: u32 = 32;
 
 /// Looks in a row that must find other tasks waiting for a CPU before polling rests: a
 /// single look catches short overlaps (the upstream finishing while the client wakes)
-/// that busy polling is worth having through.
+/// that busy polling is worth having through. Looks in a row span windows (at saturation
+/// a window rarely lasts long enough for a second look); the count starts again after a
+/// rest.
 const BUSY_LOOKS: u32 = 3;
+
+/// One look at the run queue: true when it makes [`BUSY_LOOKS`] in a row that found other
+/// tasks waiting for a CPU (and then starts the count again).
+fn machine_busy(run_queue: &RunQueue, busy_looks: &mut u32) -> bool {
+    *busy_looks = if run_queue.cpu_to_spare() {
+        0
+    } else {
+        busy_looks.saturating_add(1)
+    };
+    if *busy_looks >= BUSY_LOOKS {
+        *busy_looks = 0;
+        true
+    } else {
+        false
+    }
+}
 
 async fn poll_loop(activity: Arc<Activity>) {
     let run_queue = RunQueue::open();
-    // Looks in a row that found other tasks waiting for a CPU.
-    let mut busy_looks = 0;
-    let mut machine_busy = || {
-        busy_looks = if run_queue.cpu_to_spare() {
-            0
-        } else {
-            busy_looks + 1
-        };
-        busy_looks >= BUSY_LOOKS
-    };
+    let mut busy_looks = 0u32;
     loop {
         activity.asleep.store(true, Ordering::Relaxed);
         activity.wake.notified().await;
@@ -343,7 +364,7 @@ async fn poll_loop(activity: Arc<Activity>) {
         if !activity.recent() {
             continue; // this wait's window is zero
         }
-        if machine_busy() {
+        if machine_busy(&run_queue, &mut busy_looks) {
             // Other tasks wait for a CPU: polling would take it from them.
             activity.contended();
             continue;
@@ -356,15 +377,15 @@ async fn poll_loop(activity: Arc<Activity>) {
             // on this core go first (see the module docs).
             tokio::task::yield_now().await;
             std::thread::yield_now();
-            let last = activity.last_ns.load(Ordering::Relaxed);
             turns += 1;
-            if last != seen || turns == TURNS_PER_LOOK {
+            if turns == TURNS_PER_LOOK {
                 turns = 0;
-                if machine_busy() {
+                if machine_busy(&run_queue, &mut busy_looks) {
                     activity.contended();
                     break;
                 }
             }
+            let last = activity.last_ns.load(Ordering::Relaxed);
             if last != seen {
                 // An event during the window, and its tasks have run since: a new wait.
                 seen = last;

@@ -11,9 +11,10 @@ use tracehound_tower::LayerConfig;
 /// saves a wake-up, it only burns CPU.
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
-/// The busy-polling maximum `tracehound proxy` uses when `--busy-poll-us` is not given
-/// and no CPU quota applies: the kernel's `cpuidle-haltpoll` default for KVM guests, long
-/// enough to cover a fast upstream's answer and a client's quick next request.
+/// The busy-polling maximum `tracehound proxy` uses when `--busy-poll-us` is not given, on a
+/// virtual machine without guest halt polling and without a CPU quota: the kernel's
+/// `cpuidle-haltpoll` default for KVM guests, long enough to cover a fast upstream's answer
+/// and a client's quick next request.
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// Everything [`Proxy::bind`](crate::Proxy::bind) needs.
@@ -44,8 +45,8 @@ pub struct ProxyConfig {
     /// runtimes: [`Proxy::bind`] and [`Proxy::bind_with_workers`] refuse it on a
     /// multi-thread one ([`run`](crate::run), behind `tracehound proxy`, uses current-thread
     /// ones). Off in [`ProxyConfig::new`]; `tracehound proxy` turns it on with
-    /// [`DEFAULT_BUSY_POLL`] unless told otherwise or under a CPU quota (`--busy-poll-us`
-    /// in `tracehound proxy --help`).
+    /// [`DEFAULT_BUSY_POLL`] on a virtual machine without guest halt polling and without a
+    /// CPU quota, unless told otherwise (`--busy-poll-us` in `tracehound proxy --help`).
     ///
     /// [`Proxy::bind`]: crate::Proxy::bind
     /// [`Proxy::bind_with_workers`]: crate::Proxy::bind_with_workers

@@ -101,6 +101,7 @@ impl Router {
             Err(mpsc::error::SendError(back)) => {
                 // That thread's serving loop has ended (its runtime stopped): serve here.
                 tracing::warn!("a serving thread has stopped; serving its connection here");
+                self.picker.retire(index);
                 drop(back.load);
                 match TcpStream::from_std(back.stream) {
                     Ok(stream) => Some((stream, self.picker.count_here())),
@@ -141,7 +142,12 @@ mod tests {
         let (second, peer) = accept().await;
         let second = router.route(second, peer).expect("served where accepted");
         assert_eq!(counts(), [2, 0]);
-        drop((kept, second));
+        // Thread 1 is passed over from now on, though its count stays the lowest.
+        assert!(threads[1].load().is_retired());
+        let (third, peer) = accept().await;
+        let third = router.route(third, peer).expect("kept");
+        assert_eq!(counts(), [3, 0]);
+        drop((kept, second, third));
         assert_eq!(counts(), [0, 0]);
     }
 }

@@ -37,7 +37,13 @@ impl HostFacts {
                 Path::new("/sys/hypervisor/type").exists(),
             ),
             guest_halt_polling: guest_halt_polling(
+                // Older kernels publish only the read-only name.
                 &std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_governor")
+                    .or_else(|_| {
+                        std::fs::read_to_string(
+                            "/sys/devices/system/cpu/cpuidle/current_governor_ro",
+                        )
+                    })
                     .unwrap_or_default(),
                 &std::fs::read_to_string("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
                     .unwrap_or_default(),
@@ -63,7 +69,9 @@ impl HostFacts {
 /// what `tracehound proxy` prints at start.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BusyPollDefault {
-    /// On, up to [`DEFAULT_BUSY_POLL`]: a virtual machine that halts idle vCPUs at once.
+    /// On, up to [`DEFAULT_BUSY_POLL`]: a virtual machine whose guest kernel does not
+    /// halt-poll, so an idle vCPU halts at once (unless the hypervisor keeps it from
+    /// exiting, which this cannot see).
     On,
     /// Off: a CPU quota of this many cores applies.
     CpuQuota(f64),
@@ -85,7 +93,7 @@ impl fmt::Display for BusyPollDefault {
         match self {
             BusyPollDefault::On => write!(
                 f,
-                "busy polling up to {} us (a VM that halts idle vCPUs)",
+                "busy polling up to {} us (a VM without guest halt polling)",
                 DEFAULT_BUSY_POLL.as_micros()
             ),
             BusyPollDefault::CpuQuota(cores) => {

@@ -15,7 +15,8 @@ use std::os::unix::fs::FileExt;
 pub(crate) struct RunQueue {
     /// `/proc/loadavg`, when it could be opened.
     loadavg: Option<File>,
-    /// CPUs this process may run on.
+    /// The machine's online CPUs: what `/proc/loadavg`'s count covers (not this process's
+    /// affinity or quota, which a container or `taskset` narrows).
     cpus: usize,
 }
 
@@ -24,7 +25,12 @@ impl RunQueue {
     pub(crate) fn open() -> RunQueue {
         RunQueue {
             loadavg: File::open("/proc/loadavg").ok(),
-            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            cpus: std::fs::read_to_string("/sys/devices/system/cpu/online")
+                .ok()
+                .and_then(|list| cpu_count(&list))
+                .unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                }),
         }
     }
 
@@ -40,6 +46,20 @@ impl RunQueue {
         };
         runnable(&buf[..n]).is_none_or(|running| running <= self.cpus)
     }
+}
+
+/// The number of CPUs in a kernel CPU list (`0-3`, `0,2-5`).
+fn cpu_count(list: &str) -> Option<usize> {
+    list.trim().split(',').try_fold(0usize, |total, range| {
+        let (first, last) = match range.split_once('-') {
+            Some((first, last)) => (first.parse::<usize>().ok()?, last.parse().ok()?),
+            None => {
+                let cpu = range.parse::<usize>().ok()?;
+                (cpu, cpu)
+            }
+        };
+        total.checked_add(last.checked_sub(first)? + 1)
+    })
 }
 
 /// The running-task count of a `/proc/loadavg` line (`0.50 0.40 0.30 3/120 4567`).
@@ -60,6 +80,16 @@ mod tests {
         assert_eq!(runnable(b"garbage"), None);
         assert_eq!(runnable(b"1 2 3 x/77 5"), None);
         assert_eq!(runnable(b""), None);
+    }
+
+    #[test]
+    fn counts_a_cpu_list() {
+        assert_eq!(cpu_count("0-1\n"), Some(2));
+        assert_eq!(cpu_count("0"), Some(1));
+        assert_eq!(cpu_count("0,2-5,7"), Some(6));
+        assert_eq!(cpu_count("3-1"), None);
+        assert_eq!(cpu_count(""), None);
+        assert_eq!(cpu_count("x"), None);
     }
 
     #[test]

@@ -20,30 +20,59 @@
 //! assert_eq!(loads[0].get(), 0);
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// One serving thread's open-connection count, shared by every thread's [`Picker`].
 /// Cloning shares the count.
 #[derive(Debug, Clone, Default)]
-pub struct Load(Arc<AtomicUsize>);
+pub struct Load(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    open: AtomicUsize,
+    /// The thread takes no more connections (it stopped, or never started).
+    retired: AtomicBool,
+}
 
 impl Load {
     /// The connections counted now.
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.0.open.load(Ordering::Relaxed)
     }
 
     /// Counts one connection until the guard is dropped.
     pub fn count(&self) -> LoadGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.open.fetch_add(1, Ordering::Relaxed);
         LoadGuard(self.clone())
+    }
+
+    /// Marks the thread as taking no more connections: pickers pass it over from now on.
+    /// Without this a thread that stopped (or never started) would keep the lowest count
+    /// and be picked for every connection, each then bounced back to its acceptor.
+    pub fn retire(&self) {
+        self.0.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`Load::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.0.retired.load(Ordering::Relaxed)
+    }
+
+    /// The count as a picker sees it: a retired thread counts as full.
+    fn seen(&self) -> usize {
+        if self.is_retired() {
+            usize::MAX
+        } else {
+            self.get()
+        }
     }
 
     /// Counts a connection only if the count still is `seen`: a thread that chose by a
     /// count another thread has changed since must choose again.
     fn claim(&self, seen: usize) -> Option<LoadGuard> {
         self.0
+            .open
             .compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed)
             .ok()
             .map(|_| LoadGuard(self.clone()))
@@ -56,7 +85,7 @@ pub struct LoadGuard(Load);
 
 impl Drop for LoadGuard {
     fn drop(&mut self) {
-        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+        (self.0).0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -91,14 +120,20 @@ impl Picker {
         self.me
     }
 
-    /// Picks the least-loaded thread and counts a connection against it. Threads picking
-    /// at the same moment each claim by compare-and-swap, so a burst still spreads evenly;
-    /// after a few lost races the pick is counted anyway.
+    /// Picks the least-loaded thread that is not retired (this one if all are) and counts
+    /// a connection against it. Threads picking at the same moment each claim by
+    /// compare-and-swap, so a burst still spreads evenly; after a few lost races the pick
+    /// is counted anyway.
     pub fn pick(&mut self) -> (usize, LoadGuard) {
         for _ in 0..CLAIM_ATTEMPTS {
             self.seen.clear();
-            self.seen.extend(self.loads.iter().map(Load::get));
-            let index = least_loaded(&self.seen, self.next).unwrap_or(self.me);
+            self.seen.extend(self.loads.iter().map(Load::seen));
+            let index = least_loaded(&self.seen, self.next)
+                .filter(|&i| self.seen[i] != usize::MAX)
+                .unwrap_or(self.me);
+            if index == self.me && self.seen[index] == usize::MAX {
+                break; // every thread retired, this one included: count it here
+            }
             if let Some(guard) = self.loads[index].claim(self.seen[index]) {
                 self.next = (index + 1) % self.loads.len();
                 return (index, guard);
@@ -110,6 +145,11 @@ impl Picker {
     /// Counts a connection against this picker's own thread (one it serves after all).
     pub fn count_here(&self) -> LoadGuard {
         self.loads[self.me].count()
+    }
+
+    /// Retires thread `index` (see [`Load::retire`]): its hand-over channel is closed.
+    pub fn retire(&self, index: usize) {
+        self.loads[index].retire();
     }
 }
 
@@ -176,5 +216,21 @@ mod tests {
         assert_eq!(loads[1].get(), 5);
         drop((guards, here));
         assert_eq!(loads.iter().map(Load::get).collect::<Vec<_>>(), [0, 0]);
+    }
+
+    #[test]
+    fn a_retired_thread_is_passed_over() {
+        let loads: Arc<[Load]> = (0..3).map(|_| Load::default()).collect();
+        let mut picker = Picker::new(loads.clone(), 0);
+        picker.retire(1);
+        assert!(loads[1].is_retired() && !loads[0].is_retired());
+        let guards: Vec<_> = (0..4).map(|_| picker.pick()).collect();
+        assert_eq!(loads.iter().map(Load::get).collect::<Vec<_>>(), [2, 0, 2]);
+        assert!(guards.iter().all(|(index, _)| *index != 1));
+        // All retired, this one included: counted here.
+        picker.retire(0);
+        picker.retire(2);
+        let (index, _guard) = picker.pick();
+        assert_eq!((index, loads[0].get()), (0, 3));
     }
 }
