@@ -26,6 +26,33 @@ use crate::busy_poll::{Activity, BusyPolling};
 use crate::dispatch::{Handoff, LoadGuard, Router};
 use crate::forward::BoxError;
 
+/// The service stack a serving thread runs (the Tracehound layer around the forwarder),
+/// with everything the serving loop, its connections and hyper need of it, said once.
+pub(crate) trait Stack:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The answers' body type.
+    type Body: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> Stack for S
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+}
+
 /// What one serving thread needs: the shared listener, its router and its hand-off
 /// receiver (see [`crate::dispatch`]), the service stack and the stop signal.
 pub(crate) struct ServingLoop<S> {
@@ -44,14 +71,7 @@ pub(crate) struct ServingLoop<S> {
     pub(crate) busy_poll: Option<BusyPolling>,
 }
 
-impl<S, B> ServingLoop<S>
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: Stack> ServingLoop<S> {
     /// Accepts on the listener and serves, on this thread, the connections its router
     /// keeps here and those other threads hand over, until `stop` turns true; then takes
     /// what is still being handed over, lets open connections finish for up to `grace`
@@ -164,14 +184,7 @@ struct Connections<S> {
     activity: Option<Arc<Activity>>,
 }
 
-impl<S, B> Connections<S>
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: Stack> Connections<S> {
     /// Registers a connection handed over by another thread and serves it.
     fn serve_handed(&mut self, Handoff { stream, peer, load }: Handoff) {
         match TcpStream::from_std(stream) {
@@ -222,15 +235,10 @@ struct ConnService<S> {
     activity: Option<Arc<Activity>>,
 }
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-{
-    type Response = Response<B>;
+impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
+    type Response = Response<S::Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<S::Body>, BoxError>> + Send>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(PeerAddr(self.peer));
